@@ -1,0 +1,33 @@
+# Two commands for a fresh clone: `make demo` and `make test`. Each makes its own virtual environment.
+PYTHON ?= python3
+VENV ?= .venv
+BIN = $(VENV)/bin
+
+.PHONY: demo test docs bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.core-installed: $(BIN)/python setup.py
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.test-installed: $(BIN)/python setup.py
+	$(BIN)/python -m pip install --quiet -e '.[test,docs]'
+	touch $@ $(VENV)/.core-installed
+
+demo: $(VENV)/.core-installed  ## the nested-context example, through a real tracker, into a tracking log
+	$(BIN)/python examples/demo.py
+
+test: $(VENV)/.test-installed  ## the whole test suite
+	$(BIN)/python -m pytest
+
+docs: $(VENV)/.test-installed  ## the Sphinx documentation, warnings as errors
+	$(BIN)/python -m sphinx -W --keep-going -b html docs docs/_build/html
+
+bench:  ## this library against the original event-tracking 4.0.2 (not part of the tests)
+	$(PYTHON) bench/run.py
+
+clean:
+	rm -rf $(VENV) docs/_build .pytest_cache

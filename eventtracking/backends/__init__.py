@@ -1,0 +1,1 @@
+"""Backends: objects with a ``send(event)`` method that deliver events somewhere."""

@@ -1,0 +1,188 @@
+"""The routing backend: a node of the tree every event travels through.
+
+Each event is passed through the node's processors in order, then sent to each
+of its backends in turn. Backends are usually leaves (logger, MongoDB,
+Segment) or further routing backends with processors of their own.
+"""
+
+import logging
+from collections import OrderedDict
+
+from eventtracking.events import event_name
+from eventtracking.exceptions import EventDropped
+from eventtracking.isolation import copy_event, mutates_events
+from eventtracking.processors.exceptions import EventEmissionExit, NoBackendEnabled, NoTransformerImplemented
+from eventtracking.stats import (
+    BACKEND_ERROR, FILTERED, PROCESSOR_ERROR, SKIPPED, UNCOPYABLE, EventCounters, merge_stats,
+)
+
+LOG = logging.getLogger(__name__)
+
+
+class RoutingBackend:
+    """Run every event through ``processors`` in order, then send it to every backend.
+
+    ``backends`` is a mapping of names to objects with a callable ``send``;
+    they are registered, and later called, in ascending order of their names.
+    ``processors`` is a list of callables that take an event and return the
+    event to continue with (or None to keep the one they were given), or raise
+    ``EventEmissionExit`` to stop it.
+
+    Nothing a processor or backend does to an event changes the caller's
+    objects or what a sibling backend receives (see :mod:`eventtracking.isolation`).
+    No exception from a processor or backend reaches the caller of ``send``:
+    each one is logged and counted in :attr:`stats`.
+    """
+
+    mutates_events = False
+
+    def __init__(self, backends=None, processors=None):
+        self._route = ()
+        self._handover_index = -1
+        self.backends = _BackendRegistry(self._rebuild_route)
+        self.processors = []
+        self.counters = EventCounters()
+        for name in sorted(backends or {}):
+            self.register_backend(name, backends[name])
+        for processor in processors or ():
+            self.register_processor(processor)
+
+    def register_backend(self, name, backend):
+        """Add ``backend`` under ``name``; ``ValueError`` unless it has a callable ``send``."""
+        if not callable(getattr(backend, 'send', None)):
+            raise ValueError(f'Backend {name!r} ({type(backend).__name__}) does not have a callable "send" method.')
+        self.backends[name] = backend
+
+    def register_processor(self, processor):
+        """Append ``processor`` to the chain; ``ValueError`` unless it is callable."""
+        if not callable(processor):
+            raise ValueError(f'Processor {processor!r} of type {type(processor).__name__} is not callable.')
+        self.processors.append(processor)
+
+    def _rebuild_route(self):
+        route = tuple((name, backend, mutates_events(backend)) for name, backend in self.backends.items())
+        self._route = route
+        self._handover_index = len(route) - 1 if route and route[-1][2] else -1
+
+    @property
+    def stats(self):
+        """Counts by reason of events filtered, dropped or failed here and in every backend below."""
+        snapshots = [self.counters.snapshot()]
+        for backend in self.backends.values():
+            child = getattr(backend, 'stats', None)
+            if isinstance(child, dict):
+                snapshots.append(child)
+        return merge_stats(*snapshots)
+
+    def send(self, event):
+        """Process ``event`` and send the result to every backend; never raises."""
+        owned = False
+        if self.processors:
+            try:
+                event, owned = self._process(event, owned)
+            except EventEmissionExit:
+                self.counters.increment(FILTERED)
+                return
+            except RecursionError:
+                self._count_uncopyable(event)
+                return
+        self._fan_out(event, owned)
+
+    def process_event(self, event):
+        """Run ``event`` through the processors in order and return the result.
+
+        A processor that returns a value other than None replaces the event; one
+        that returns None keeps it. ``EventEmissionExit`` propagates; any other
+        exception is logged at ERROR and the chain goes on with the event as it
+        was. This method changes ``event`` only through the processors themselves:
+        :meth:`send` is the isolating entry point.
+        """
+        event, _ = self._process(event, owned=True)
+        return event
+
+    def _process(self, event, owned):
+        for processor in self.processors:
+            if not owned and mutates_events(processor):
+                event = copy_event(event)
+                owned = True
+            try:
+                result = processor(event)
+            except EventEmissionExit:
+                raise
+            except Exception:  # pylint: disable=broad-except
+                self.counters.increment(PROCESSOR_ERROR)
+                LOG.exception('Failed to execute processor %r on event %r', processor, event_name(event))
+                continue
+            if result is not None:
+                event = result
+        return event, owned
+
+    def send_to_backends(self, event):
+        """Send ``event`` to every backend in order; log and count failures, never raise."""
+        self._fan_out(event, owned=False)
+
+    def _fan_out(self, event, owned):
+        handover = self._handover_index if owned else -1
+        for index, (name, backend, mutates) in enumerate(self._route):
+            payload = event
+            if mutates and index != handover:
+                try:
+                    payload = copy_event(event)
+                except RecursionError:
+                    self._count_uncopyable(event, name)
+                    continue
+            try:
+                backend.send(payload)
+            except (NoTransformerImplemented, NoBackendEnabled) as exc:
+                self.counters.increment(SKIPPED)
+                LOG.info('Backend %r skipped event %r: %s: %s',
+                         name, event_name(event), type(exc).__name__, exc)
+            except EventDropped as exc:
+                self.counters.increment(exc.reason)
+                LOG.warning('Dropped event %r in backend %r (%s): %s',
+                            event_name(event), name, exc.reason, exc)
+            except Exception:  # pylint: disable=broad-except
+                self.counters.increment(BACKEND_ERROR)
+                LOG.exception('Unable to send event %r to backend %r', event_name(event), name)
+
+    def _count_uncopyable(self, event, backend_name=None):
+        self.counters.increment(UNCOPYABLE)
+        LOG.warning('Dropped event %r%s (%s): it is nested too deeply to copy',
+                    event_name(event), f' for backend {backend_name!r}' if backend_name else '', UNCOPYABLE)
+
+
+class _BackendRegistry(OrderedDict):
+    """The ``backends`` mapping: keeps the routing backend's send order in step with every change."""
+
+    def __init__(self, on_change):
+        super().__init__()
+        self._on_change = on_change
+
+    def __setitem__(self, key, value):
+        super().__setitem__(key, value)
+        self._on_change()
+
+    def __delitem__(self, key):
+        super().__delitem__(key)
+        self._on_change()
+
+    def pop(self, key, *default):
+        result = super().pop(key, *default)
+        self._on_change()
+        return result
+
+    def popitem(self, last=True):
+        result = super().popitem(last)
+        self._on_change()
+        return result
+
+    def clear(self):
+        super().clear()
+        self._on_change()
+
+    def move_to_end(self, key, last=True):
+        super().move_to_end(key, last)
+        self._on_change()
+
+    def __reduce__(self):
+        return (OrderedDict, (list(self.items()),))

@@ -1,0 +1,92 @@
+"""What is copied and what is shared when an event fans out through a routing tree.
+
+The original library deep-copied the whole event at every routing level. This
+one copies only where a change could leak: just before the first processor or
+backend that may change the event (or keep a reference to it). Processors and
+backends that promise not to do either say so with a class or function
+attribute::
+
+    class MyBackend:
+        mutates_events = False   # reads the event, keeps no reference after send()
+
+        def send(self, event):
+            ...
+
+Everything without that attribute is assumed to change what it receives and is
+handed a private copy, so a caller's ``data`` dict, the entered contexts and
+sibling branches never see its changes.
+"""
+
+import copy
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from uuid import UUID
+
+_IMMUTABLE_TYPES = frozenset({
+    str, int, float, bool, type(None), bytes, complex,
+    datetime, date, time, timedelta, Decimal, UUID,
+})
+
+
+def mutates_events(component):
+    """Return False only for a processor or backend that declares ``mutates_events = False``."""
+    return getattr(component, 'mutates_events', True) is not False
+
+
+def copy_event(event):
+    """Return a deep copy of ``event``, fast for JSON-like data.
+
+    Dicts, lists and tuples are rebuilt; strings, numbers, datetimes and other
+    immutable leaves are shared; anything else goes through :func:`copy.deepcopy`.
+    Self-referencing data is copied by :func:`copy.deepcopy` too, which keeps
+    the cycle. Raises ``RecursionError`` only for data nested deeper than the
+    interpreter can walk.
+    """
+    try:
+        return _copy_value(event)
+    except RecursionError:
+        return copy.deepcopy(event)
+
+
+def _copy_value(value):
+    cls = value.__class__
+    if cls is dict:
+        return _copy_dict(value)
+    if cls is list:
+        return _copy_list(value)
+    if cls in _IMMUTABLE_TYPES:
+        return value
+    if cls is tuple:
+        return tuple(_copy_list(value))
+    return copy.deepcopy(value)
+
+
+def _copy_dict(source):
+    result = {}
+    for key, value in source.items():
+        cls = value.__class__
+        if cls in _IMMUTABLE_TYPES:
+            result[key] = value
+        elif cls is dict:
+            result[key] = _copy_dict(value)
+        elif cls is list:
+            result[key] = _copy_list(value)
+        else:
+            result[key] = _copy_value(value)
+    return result
+
+
+def _copy_list(source):
+    result = []
+    append = result.append
+    for value in source:
+        cls = value.__class__
+        if cls in _IMMUTABLE_TYPES:
+            append(value)
+        elif cls is dict:
+            append(_copy_dict(value))
+        elif cls is list:
+            append(_copy_list(value))
+        else:
+            append(_copy_value(value))
+    return result

@@ -1,0 +1,81 @@
+"""A processor that lets events through, or stops them, by matching their names against regular expressions."""
+
+import re
+from logging import getLogger
+
+from eventtracking.exceptions import ImproperlyConfigured
+from eventtracking.processors.exceptions import EventEmissionExit
+
+logger = getLogger(__name__)
+
+ALLOWLIST = 'allowlist'
+BLOCKLIST = 'blocklist'
+FILTER_TYPES = (ALLOWLIST, BLOCKLIST)
+
+
+class RegexFilter:
+    """Filter events by name with regular expressions matched at the start of the name (``re.match``).
+
+    With ``filter_type='allowlist'`` only events whose name matches one of
+    ``regular_expressions`` go on; with ``'blocklist'`` those are stopped and
+    every other goes on. An unknown filter type, expressions that are not a
+    list of strings, or an expression that does not compile raise
+    :class:`~eventtracking.exceptions.ImproperlyConfigured` here, at construction.
+    """
+
+    mutates_events = False
+
+    def __init__(self, filter_type=ALLOWLIST, regular_expressions=None):
+        if filter_type not in FILTER_TYPES:
+            raise ImproperlyConfigured(
+                f'Unsupported filter type {filter_type!r} for RegexFilter: use {ALLOWLIST!r} or {BLOCKLIST!r}.'
+            )
+        self.filter_type = filter_type
+        self.regular_expressions = _validated_expressions(regular_expressions)
+        self._patterns = _compiled(self.regular_expressions)
+
+    def __call__(self, event):
+        name = event['name']
+        matched = any(pattern.match(name) for pattern in self._patterns)
+        if matched == (self.filter_type == ALLOWLIST):
+            return event
+        raise EventEmissionExit()
+
+    def __repr__(self):
+        return f'RegexFilter(filter_type={self.filter_type!r}, regular_expressions={self.regular_expressions!r})'
+
+
+def _validated_expressions(expressions):
+    if expressions is None:
+        return []
+    if isinstance(expressions, (str, bytes)) or not isinstance(expressions, (list, tuple, set, frozenset)):
+        raise ImproperlyConfigured(
+            f'RegexFilter regular_expressions must be a list of strings, not {type(expressions).__name__}: '
+            f'{expressions!r}'
+        )
+    expressions = list(expressions)
+    invalid = []
+    for expression in expressions:
+        if not isinstance(expression, str):
+            invalid.append(f'{expression!r} (not a string)')
+            continue
+        try:
+            re.compile(expression)
+        except re.error as exc:
+            invalid.append(f'{expression!r} ({exc})')
+    if invalid:
+        raise ImproperlyConfigured('Invalid regular expressions for RegexFilter: ' + '; '.join(invalid))
+    return expressions
+
+
+_BACKREFERENCE = re.compile(r'\\\d|\(\?P=')
+
+
+def _compiled(expressions):
+    """The patterns to try: one alternation of them all where that means the same, else each one."""
+    if len(expressions) > 1 and not any(_BACKREFERENCE.search(expression) for expression in expressions):
+        try:
+            return (re.compile('|'.join(f'(?:{expression})' for expression in expressions)),)
+        except re.error:
+            pass
+    return tuple(re.compile(expression) for expression in expressions)

@@ -1,0 +1,75 @@
+"""Counters of events that were filtered, dropped or failed, by reason.
+
+Every :class:`~eventtracking.backends.routing.RoutingBackend` and every
+:class:`~eventtracking.backends.logger.LoggerBackend` owns an
+:class:`EventCounters`. Their ``stats`` property returns a plain ``dict``
+snapshot (reason -> count); a routing backend's snapshot includes the counts
+of every backend below it, and ``Tracker.stats`` is the root's snapshot.
+"""
+
+import threading
+from collections import Counter
+
+FILTERED = 'filtered'
+"""A processor raised ``EventEmissionExit``: dropped on purpose, not logged."""
+
+SKIPPED = 'skipped'
+"""A backend raised ``NoTransformerImplemented`` or ``NoBackendEnabled``: logged at INFO."""
+
+PROCESSOR_ERROR = 'processor_error'
+"""A processor raised: logged at ERROR, the event went on unchanged by it."""
+
+BACKEND_ERROR = 'backend_error'
+"""A backend raised: logged at ERROR, the event is lost for that backend."""
+
+UNCOPYABLE = 'uncopyable'
+"""The event could not be copied to isolate a branch: lost for that branch."""
+
+OVERSIZE = 'oversize'
+"""The serialized event was longer than the backend's ``max_event_size``."""
+
+EMIT_ERROR = 'emit_error'
+"""The tracker itself failed to build the event (a broken context locator, say)."""
+
+NO_TRACKER = 'no_tracker'
+"""``eventtracking.tracker.emit`` was called while no default tracker was registered."""
+
+
+def merge_stats(*snapshots):
+    """Sum several ``stats`` snapshots into one dict."""
+    total = Counter()
+    for snapshot in snapshots:
+        total.update(snapshot)
+    return dict(total)
+
+
+class EventCounters:
+    """Thread-safe counts of events by reason; cheap to increment."""
+
+    __slots__ = ('_counts', '_lock')
+
+    def __init__(self):
+        self._counts = Counter()
+        self._lock = threading.Lock()
+
+    def increment(self, reason, amount=1):
+        """Add ``amount`` to the count for ``reason``."""
+        with self._lock:
+            self._counts[reason] += amount
+
+    def snapshot(self):
+        """Return the counts as a new dict (reason -> count); reasons never seen are absent."""
+        with self._lock:
+            return dict(self._counts)
+
+    def reset(self):
+        """Forget every count."""
+        with self._lock:
+            self._counts.clear()
+
+    def __getitem__(self, reason):
+        with self._lock:
+            return self._counts[reason]
+
+    def __repr__(self):
+        return f'EventCounters({self.snapshot()!r})'

