@@ -50,13 +50,15 @@ class RoutingBackend:
     def register_backend(self, name, backend):
         """Add ``backend`` under ``name``; ``ValueError`` unless it has a callable ``send``."""
         if not callable(getattr(backend, 'send', None)):
-            raise ValueError(f'Backend {name!r} ({type(backend).__name__}) does not have a callable "send" method.')
+            raise ValueError(
+                f'Backend {type(backend).__name__} does not have a callable "send" method (registered as {name!r}).'
+            )
         self.backends[name] = backend
 
     def register_processor(self, processor):
         """Append ``processor`` to the chain; ``ValueError`` unless it is callable."""
         if not callable(processor):
-            raise ValueError(f'Processor {processor!r} of type {type(processor).__name__} is not callable.')
+            raise ValueError(f'Processor {type(processor).__name__} is not callable: {processor!r}.')
         self.processors.append(processor)
 
     def _rebuild_route(self):
