@@ -37,8 +37,7 @@ class RoutingBackend:
     mutates_events = False
 
     def __init__(self, backends=None, processors=None):
-        self._route = ()
-        self._handover_index = -1
+        self._route = self._owned_route = ()
         self.backends = _BackendRegistry(self._rebuild_route)
         self.processors = []
         self.counters = EventCounters()
@@ -64,7 +63,11 @@ class RoutingBackend:
     def _rebuild_route(self):
         route = tuple((name, backend, mutates_events(backend)) for name, backend in self.backends.items())
         self._route = route
-        self._handover_index = len(route) - 1 if route and route[-1][2] else -1
+        if route and route[-1][2]:
+            name, backend, _ = route[-1]
+            self._owned_route = route[:-1] + ((name, backend, False),)
+        else:
+            self._owned_route = route
 
     @property
     def stats(self):
@@ -78,17 +81,18 @@ class RoutingBackend:
 
     def send(self, event):
         """Process ``event`` and send the result to every backend; never raises."""
-        owned = False
         if self.processors:
             try:
-                event, owned = self._process(event, owned)
+                event, owned = self._process(event, False)
             except EventEmissionExit:
                 self.counters.increment(FILTERED)
                 return
             except RecursionError:
                 self._count_uncopyable(event)
                 return
-        self._fan_out(event, owned)
+            self._fan_out(event, self._owned_route if owned else self._route)
+        else:
+            self._fan_out(event, self._route)
 
     def process_event(self, event):
         """Run ``event`` through the processors in order and return the result.
@@ -104,7 +108,7 @@ class RoutingBackend:
 
     def _process(self, event, owned):
         for processor in self.processors:
-            if not owned and mutates_events(processor):
+            if not owned and getattr(processor, 'mutates_events', True) is not False:
                 event = copy_event(event)
                 owned = True
             try:
@@ -121,18 +125,19 @@ class RoutingBackend:
 
     def send_to_backends(self, event):
         """Send ``event`` to every backend in order; log and count failures, never raise."""
-        self._fan_out(event, owned=False)
+        self._fan_out(event, self._route)
 
-    def _fan_out(self, event, owned):
-        handover = self._handover_index if owned else -1
-        for index, (name, backend, mutates) in enumerate(self._route):
-            payload = event
-            if mutates and index != handover:
+    def _fan_out(self, event, route):
+        """Send ``event`` along ``route``: (name, backend, whether it needs its own copy) triples."""
+        for name, backend, needs_copy in route:
+            if needs_copy:
                 try:
                     payload = copy_event(event)
                 except RecursionError:
                     self._count_uncopyable(event, name)
                     continue
+            else:
+                payload = event
             try:
                 backend.send(payload)
             except (NoTransformerImplemented, NoBackendEnabled) as exc:
