@@ -81,18 +81,32 @@ class RoutingBackend:
 
     def send(self, event):
         """Process ``event`` and send the result to every backend; never raises."""
+        route = self._route
         if self.processors:
+            owned = False
             try:
-                event, owned = self._process(event, False)
+                for processor in self.processors:
+                    if not owned and getattr(processor, 'mutates_events', True) is not False:
+                        event = copy_event(event)
+                        owned = True
+                    try:
+                        result = processor(event)
+                    except EventEmissionExit:
+                        raise
+                    except Exception:  # pylint: disable=broad-except
+                        self._processor_failed(processor, event)
+                        continue
+                    if result is not None:
+                        event = result
             except EventEmissionExit:
                 self.counters.increment(FILTERED)
                 return
             except RecursionError:
                 self._count_uncopyable(event)
                 return
-            self._fan_out(event, self._owned_route if owned else self._route)
-        else:
-            self._fan_out(event, self._route)
+            if owned:
+                route = self._owned_route
+        self._fan_out(event, route)
 
     def process_event(self, event):
         """Run ``event`` through the processors in order and return the result.
@@ -116,12 +130,15 @@ class RoutingBackend:
             except EventEmissionExit:
                 raise
             except Exception:  # pylint: disable=broad-except
-                self.counters.increment(PROCESSOR_ERROR)
-                LOG.exception('Failed to execute processor %r on event %r', processor, event_name(event))
+                self._processor_failed(processor, event)
                 continue
             if result is not None:
                 event = result
         return event, owned
+
+    def _processor_failed(self, processor, event):
+        self.counters.increment(PROCESSOR_ERROR)
+        LOG.exception('Failed to execute processor %r on event %r', processor, event_name(event))
 
     def send_to_backends(self, event):
         """Send ``event`` to every backend in order; log and count failures, never raise."""
