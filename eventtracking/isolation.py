@@ -62,12 +62,12 @@ def _copy_value(value):
 
 
 def _copy_dict(source):
-    result = {}
+    result = source.copy()
     for key, value in source.items():
         cls = value.__class__
         if cls in _IMMUTABLE_TYPES:
-            result[key] = value
-        elif cls is dict:
+            continue
+        if cls is dict:
             result[key] = _copy_dict(value)
         elif cls is list:
             result[key] = _copy_list(value)
@@ -77,16 +77,15 @@ def _copy_dict(source):
 
 
 def _copy_list(source):
-    result = []
-    append = result.append
-    for value in source:
+    result = list(source)
+    for index, value in enumerate(source):
         cls = value.__class__
         if cls in _IMMUTABLE_TYPES:
-            append(value)
-        elif cls is dict:
-            append(_copy_dict(value))
+            continue
+        if cls is dict:
+            result[index] = _copy_dict(value)
         elif cls is list:
-            append(_copy_list(value))
+            result[index] = _copy_list(value)
         else:
-            append(_copy_value(value))
+            result[index] = _copy_value(value)
     return result

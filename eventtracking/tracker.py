@@ -89,7 +89,7 @@ class Tracker:
     def resolve_context(self):
         """Return a new dict: the union of every entered context, later ones winning on shared keys."""
         merged = {}
-        for context in self.located_context.values():
+        for context in self.context_locator.get().values():
             merged.update(context)
         return merged
 
