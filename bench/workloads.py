@@ -428,9 +428,9 @@ def time_workload(args):
     handler = log_to(log_path)  # the timed part's lines only
     for counter in counters.values():
         counter.count = 0
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     run_events(tracker, args.workload, args.events, start=warmup)
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     handler.close()
     result = {
         'library': library(),
@@ -441,6 +441,8 @@ def time_workload(args):
         'seconds': elapsed,
         'events_per_second': args.events / elapsed,
         'us_per_event': elapsed / args.events * 1e6,
+        'cpu_seconds': cpu,
+        'cpu_us_per_event': cpu / args.events * 1e6,
         'peak_rss_kib': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
         'counts': {name: counter.count for name, counter in sorted(counters.items())},
     }
@@ -483,7 +485,7 @@ def time_floor(args):
             info(line)
 
     loop(max(200, args.events // 20))
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     if args.workload == 'threads':
         barrier = threading.Barrier(THREADS)
 
@@ -498,7 +500,7 @@ def time_floor(args):
             thread.join()
     else:
         loop(args.events)
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     handler.close()
     os.unlink(log_path)
     return {
@@ -510,6 +512,8 @@ def time_floor(args):
         'seconds': elapsed,
         'events_per_second': args.events / elapsed,
         'us_per_event': elapsed / args.events * 1e6,
+        'cpu_seconds': cpu,
+        'cpu_us_per_event': cpu / args.events * 1e6,
         'peak_rss_kib': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
     }
 
