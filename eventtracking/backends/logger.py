@@ -97,10 +97,23 @@ def _orjson_encoder():
     dumps = orjson.dumps
     options = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
     refused = orjson.JSONEncodeError
+    fragment = getattr(orjson, 'Fragment', None)  # orjson 3.9+
+    naive_utc = orjson.OPT_NAIVE_UTC
+
+    def default(value):
+        # orjson writes a UTC datetime exactly as isoformat() does, and faster; other offsets it would keep.
+        if fragment is not None and value.__class__ is datetime:
+            tzinfo = value.tzinfo
+            if tzinfo is None:
+                return fragment(dumps(value, option=naive_utc))
+            if tzinfo is not UTC:
+                value = value.astimezone(UTC)
+            return fragment(dumps(value))
+        return utc_isoformat(value)
 
     def encode(event):
         try:
-            return dumps(event, default=utc_isoformat, option=options).decode()
+            return dumps(event, default=default, option=options).decode()
         except refused:
             return standard_encode(event)
 

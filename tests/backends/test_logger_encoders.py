@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from unittest import mock
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given, settings
@@ -19,11 +20,20 @@ from eventtracking.tracker import Tracker
 TRACKING = 'tests.tracking.encoders'
 
 EASTERN = timezone(timedelta(hours=-5), 'EST')
+AMSTERDAM = ZoneInfo('Europe/Amsterdam')  # offsets with seconds before 1937
 
+
+class FakeDatetime(datetime):
+    """A datetime subclass, as freezegun hands out."""
+
+
+datetimes = st.datetimes(timezones=st.sampled_from([
+    None, timezone.utc, EASTERN, timezone(timedelta(seconds=15)), timezone(timedelta(hours=5, minutes=30)), AMSTERDAM,
+]))
 leaves = st.one_of(
     st.none(), st.booleans(), st.integers(min_value=-2 ** 63, max_value=2 ** 63 - 1),
-    st.floats(allow_nan=False, allow_infinity=False), st.text(),
-    st.datetimes(timezones=st.sampled_from([None, timezone.utc, EASTERN])), st.dates(),
+    st.floats(allow_nan=False, allow_infinity=False), st.text(), datetimes, st.dates(),
+    datetimes.map(lambda value: FakeDatetime.combine(value.date(), value.timetz())),
 )
 json_like = st.recursive(
     leaves,
@@ -89,6 +99,16 @@ def test_orjson_lines_parse_to_the_same_json_as_the_standard_lines(data):
         LoggerBackend(name=TRACKING, max_event_size=None, encoder='orjson').send(event)
     standard, compact = lines
     assert json.loads(compact) == json.loads(standard)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=datetimes)
+def test_orjson_writes_every_datetime_as_the_standard_encoder_does(value):
+    with captured_lines() as lines:
+        LoggerBackend(name=TRACKING, max_event_size=None).send({'when': value})
+        LoggerBackend(name=TRACKING, max_event_size=None, encoder='orjson').send({'when': value})
+    standard, compact = lines
+    assert compact == standard.replace(': ', ':')
 
 
 def test_orjson_line_is_compact_with_the_same_datetime_strings(lines):
