@@ -1,5 +1,6 @@
 """DjangoTracker: backends and processors built from settings, the default tracker, the app config."""
 
+import copy
 import logging
 import subprocess
 import sys
@@ -36,7 +37,7 @@ def seed_tree(name, logger_name, outer_engine='tests.django.helpers.NamedRouting
     Celery and event-bus routing backends do) and the placeholder
     ``'dummy.backend.engine'`` is a LoggerBackend.
     """
-    return {
+    return copy.deepcopy({
         name: {
             'ENGINE': outer_engine,
             'OPTIONS': {
@@ -48,7 +49,7 @@ def seed_tree(name, logger_name, outer_engine='tests.django.helpers.NamedRouting
             },
         },
         'tracking_logs': TRACKING_LOGS,
-    }
+    })
 
 
 def test_setting_names_are_the_originals():
