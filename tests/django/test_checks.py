@@ -261,3 +261,13 @@ def test_manage_py_check_with_the_tag(configure, capsys):
     configure(seed_tree('xapi', 'tests.xapi'))
     call_command('check', tags=['eventtracking'])
     assert 'System check identified no issues' in capsys.readouterr().out
+
+
+def test_processors_in_a_tuple_are_checked_too(configure):
+    message = only(configure({'outer': routing({}, ({'ENGINE': 'tests.django.helpers.NotCallable'},))}),
+                   'eventtracking.E006')
+    assert message.msg.startswith("EVENT_TRACKING_BACKENDS['outer']['OPTIONS']['processors'][0]: ")
+
+
+def test_non_string_keys_next_to_engine(configure):
+    only(configure({'log': {'ENGINE': LOGGER, 1: 'x'}}), 'eventtracking.W001')

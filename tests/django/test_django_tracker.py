@@ -16,7 +16,7 @@ from eventtracking.django.apps import EventTrackingConfig
 from eventtracking.exceptions import ImproperlyConfigured
 from eventtracking.locator import ContextVarLocator, ThreadLocalContextLocator
 from eventtracking.processors.regex_filter import RegexFilter
-from tests.django.helpers import NamedRoutingBackend, RecordingBackend, Tagger
+from tests.django.helpers import NamedRoutingBackend, RecordingBackend
 
 ENROLLMENT_EVENTS = ['edx.course.enrollment.activated', 'edx.course.enrollment.deactivated']
 ALLOWLIST_FILTER = {
@@ -299,3 +299,14 @@ def test_importing_without_django_names_the_extra():
     )
     result = subprocess.run([sys.executable, '-c', program], capture_output=True, text=True, check=True, timeout=60)
     assert "pip install 'eventtracking[django]'" in result.stdout
+
+
+@pytest.mark.parametrize('backends, processors, message', [
+    ([{'ENGINE': 'tests.django.helpers.RecordingBackend'}], [], 'EVENT_TRACKING_BACKENDS: must be a dict'),
+    ({}, {'ENGINE': 'tests.django.helpers.Tagger'}, 'EVENT_TRACKING_PROCESSORS: must be a list'),
+])
+def test_settings_of_the_wrong_type_raise_type_error(settings, backends, processors, message):
+    settings.EVENT_TRACKING_BACKENDS = backends
+    settings.EVENT_TRACKING_PROCESSORS = processors
+    with pytest.raises(TypeError, match=message):
+        DjangoTracker()

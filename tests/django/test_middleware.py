@@ -117,6 +117,17 @@ def test_context_is_exited_when_the_view_raises(recorder, raise_request_exceptio
     assert CONTEXT_NAME not in tracker.get_tracker().located_context
 
 
+def test_sync_middleware_exits_the_context_when_the_next_handler_raises(recorder):
+    def failing(request):
+        tracker.emit('sync.failing', {})
+        raise RuntimeError('boom')
+
+    with pytest.raises(RuntimeError, match='boom'):
+        TrackMiddleware(failing)(RequestFactory().get('/sync-boom/'))
+    assert CONTEXT_NAME not in tracker.get_tracker().located_context
+    assert request_contexts(recorder, 'sync.failing')[0]['path'] == '/sync-boom/'
+
+
 def test_a_context_entered_outside_the_request_is_kept(recorder):
     with tracker.get_tracker().context('outer', {'batch': 7}):
         Client().get('/context/')
