@@ -3,7 +3,9 @@
 import pytest
 
 from eventtracking import tracker
-from tests.servers import MEASUREMENTS, celery_app, celery_worker, redis_server  # noqa: F401  pylint: disable=unused-import
+from tests.servers import (  # noqa: F401  pylint: disable=unused-import  # fixtures
+    MEASUREMENTS, celery_broker_app, celery_worker_thread, redis_server,
+)
 
 
 @pytest.fixture

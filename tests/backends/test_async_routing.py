@@ -57,7 +57,8 @@ def async_tracker(nested, processors=(), root_processors=()):
     )
 
 
-def test_events_reach_nested_backends_in_the_worker_after_the_processors(celery_worker, register_default_tracker):
+def test_events_reach_nested_backends_in_the_worker_after_the_processors(
+        celery_worker_thread, register_default_tracker):
     sink = CollectingBackend()
     tracker = register_default_tracker(
         async_tracker({'sink': sink}, processors=[mark('async_processor')], root_processors=[mark('root_processor')])
@@ -76,7 +77,7 @@ def test_events_reach_nested_backends_in_the_worker_after_the_processors(celery_
     assert data == {'course_id': 'course-v1:edX+DemoX+Demo'}
 
 
-def test_filtered_events_never_become_tasks(celery_worker, register_default_tracker, published):
+def test_filtered_events_never_become_tasks(celery_worker_thread, register_default_tracker, published):
     sink = CollectingBackend()
     allow = RegexFilter(filter_type='allowlist', regular_expressions=[r'edx\.course\.enrollment\.'])
     tracker = register_default_tracker(async_tracker({'sink': sink}, processors=[allow]))
@@ -90,7 +91,7 @@ def test_filtered_events_never_become_tasks(celery_worker, register_default_trac
     assert tracker.stats.get('filtered') == 1
 
 
-def test_datetimes_survive_the_json_serializer_as_the_same_instants(celery_worker, register_default_tracker):
+def test_datetimes_survive_the_json_serializer_as_the_same_instants(celery_worker_thread, register_default_tracker):
     sink = CollectingBackend()
     emitted = []
     tracker = register_default_tracker(async_tracker({'sink': sink}, root_processors=[
@@ -118,7 +119,8 @@ def test_datetimes_survive_the_json_serializer_as_the_same_instants(celery_worke
     assert received['nested'][0]['at'] == datetime(2001, 1, 1, tzinfo=timezone.utc)
 
 
-def test_a_failing_nested_backend_is_retried_until_it_succeeds(celery_worker, register_default_tracker, monkeypatch):
+def test_a_failing_nested_backend_is_retried_until_it_succeeds(
+        celery_worker_thread, register_default_tracker, monkeypatch):
     monkeypatch.setattr(tasks, 'COUNTDOWN', 0)
     flaky = CollectingBackend(fail_times=2)
     steady = CollectingBackend()
@@ -134,7 +136,7 @@ def test_a_failing_nested_backend_is_retried_until_it_succeeds(celery_worker, re
 
 
 def test_a_nested_backend_that_keeps_failing_is_counted_once_the_retries_run_out(
-        celery_worker, register_default_tracker, monkeypatch, caplog):
+        celery_worker_thread, register_default_tracker, monkeypatch, caplog):
     monkeypatch.setattr(tasks, 'COUNTDOWN', 0)
     monkeypatch.setattr(tasks, 'MAX_RETRIES', 1)
     broken = CollectingBackend(fail_times=100)
@@ -151,7 +153,7 @@ def test_a_nested_backend_that_keeps_failing_is_counted_once_the_retries_run_out
     assert any('Gave up on event [edx.test.broken]' in record.getMessage() for record in caplog.records)
 
 
-def test_an_event_celery_cannot_serialize_is_logged_and_counted(celery_worker, register_default_tracker, caplog):
+def test_an_event_celery_cannot_serialize_is_logged_and_counted(celery_worker_thread, register_default_tracker, caplog):
     sink = CollectingBackend()
     tracker = register_default_tracker(async_tracker({'sink': sink}))
 

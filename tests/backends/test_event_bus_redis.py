@@ -14,6 +14,7 @@ import signal
 import threading
 import time
 import uuid
+from types import SimpleNamespace
 
 import pytest
 from openedx_events.analytics.signals import TRACKING_EVENT_EMITTED
@@ -33,7 +34,10 @@ EVENT_TYPE = 'org.openedx.analytics.tracking.event.emitted.v1'
 
 @pytest.fixture
 def event_bus(settings, redis_server, monkeypatch):
-    """Settings for a Redis event bus on the session's Redis (database 1), with a topic of its own."""
+    """Settings for a Redis event bus on the session's Redis (database 1), with a topic of its own.
+
+    Yields the topic, the full stream name and a client of that database.
+    """
     from edx_event_bus_redis.internal import consumer  # pylint: disable=import-outside-toplevel
 
     topic = f'tracking-logs-{uuid.uuid4().hex[:8]}'
@@ -50,7 +54,7 @@ def event_bus(settings, redis_server, monkeypatch):
     monkeypatch.setattr(consumer, 'POLL_FAILURE_SLEEP', 0.1)
     # What openedx_events' AppConfig.ready() does for a signal named in EVENT_BUS_PRODUCER_CONFIG.
     TRACKING_EVENT_EMITTED.connect(general_signal_handler)
-    yield topic
+    yield SimpleNamespace(topic=topic, stream=f'eventtracking-tests-{topic}', redis=redis_server.client(1))
     TRACKING_EVENT_EMITTED.disconnect(general_signal_handler)
 
 
@@ -105,7 +109,7 @@ def test_an_event_travels_through_the_bus_to_the_backends_of_every_event_bus_bac
     tracker.emit('edx.video.played', {'id': 'v1'})
 
     assert xapi.events == [] and caliper.events == [], 'nothing is delivered before the consumer runs'
-    consume_until(event_bus, lambda: len(xapi.events) >= 2 and len(caliper.events) >= 1)
+    consume_until(event_bus.topic, lambda: len(xapi.events) >= 2 and len(caliper.events) >= 1)
 
     assert [event['name'] for event in xapi.events] == [
         'edx.course.enrollment.activated', 'edx.course.enrollment.deactivated',
@@ -120,11 +124,4 @@ def test_an_event_travels_through_the_bus_to_the_backends_of_every_event_bus_bac
     assert activated['timestamp'] == web.events[0]['timestamp']
     assert tracker.stats.get('filtered') == 1
     assert len(web.events) == 3
-    assert _stream_length(f'eventtracking-tests-{event_bus}') == 2, 'each event goes on the bus once, however many event-bus backends'
-
-
-def _stream_length(stream):
-    import redis  # pylint: disable=import-outside-toplevel
-    from django.conf import settings  # pylint: disable=import-outside-toplevel
-
-    return redis.Redis.from_url(settings.EVENT_BUS_REDIS_CONNECTION_URL).xlen(stream)
+    assert event_bus.redis.xlen(event_bus.stream) == 2, 'one message per event, however many event-bus backends'

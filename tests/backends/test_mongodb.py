@@ -49,7 +49,7 @@ def test_defaults(mongomock_client):
     }
     assert backend.database.name == 'eventtracking'
     assert backend.collection.name == 'events'
-    assert backend.collection.database is backend.database or backend.collection.database.name == 'eventtracking'
+    assert backend.collection.full_name == 'eventtracking.events'
 
 
 def test_options_and_extra_win_over_the_defaults(mongomock_client):
