@@ -11,6 +11,7 @@ from collections import OrderedDict
 from eventtracking.events import event_name
 from eventtracking.exceptions import EventDropped
 from eventtracking.isolation import copy_event, mutates_events
+from eventtracking.processors import accepts_of
 from eventtracking.processors.exceptions import EventEmissionExit, NoBackendEnabled, NoTransformerImplemented
 from eventtracking.stats import (
     BACKEND_ERROR, FILTERED, PROCESSOR_ERROR, SKIPPED, UNCOPYABLE, EventCounters, merge_stats,
@@ -32,12 +33,19 @@ class RoutingBackend:
     objects or what a sibling backend receives (see :mod:`eventtracking.isolation`).
     No exception from a processor or backend reaches the caller of ``send``:
     each one is logged and counted in :attr:`stats`.
+
+    A filtering processor whose ``__call__`` does no more than ask its own
+    ``accepts(event)`` (``NameWhitelistProcessor``, ``RegexFilter``: see
+    :func:`eventtracking.processors.asks_accepts`) is asked directly, so an
+    event it stops costs no exception.
     """
 
     mutates_events = False
 
     def __init__(self, backends=None, processors=None):
         self._route = self._owned_route = ()
+        self._planned = []
+        self._plan = ()
         self.backends = _BackendRegistry(self._rebuild_route)
         self.processors = []
         self.counters = EventCounters()
@@ -82,11 +90,22 @@ class RoutingBackend:
     def send(self, event):
         """Process ``event`` and send the result to every backend; never raises."""
         route = self._route
-        if self.processors:
+        processors = self.processors
+        if processors:
+            plan = self._plan if processors == self._planned else self._replan()
             owned = False
             try:
-                for processor in self.processors:
-                    if not owned and getattr(processor, 'mutates_events', True) is not False:
+                for processor, mutates, accepts in plan:
+                    if accepts is not None and event.__class__ is dict:
+                        try:
+                            if accepts(event):
+                                continue
+                        except Exception:  # pylint: disable=broad-except
+                            self._processor_failed(processor, event)
+                            continue
+                        self.counters.increment(FILTERED)
+                        return
+                    if mutates and not owned:
                         event = copy_event(event)
                         owned = True
                     try:
@@ -106,7 +125,25 @@ class RoutingBackend:
                 return
             if owned:
                 route = self._owned_route
-        self._fan_out(event, route)
+        for name, backend, needs_copy in route:
+            if needs_copy:
+                try:
+                    payload = copy_event(event)
+                except RecursionError:
+                    self._count_uncopyable(event, name)
+                    continue
+            else:
+                payload = event
+            try:
+                backend.send(payload)
+            except Exception as exc:  # pylint: disable=broad-except
+                self._backend_failed(name, event, exc)
+
+    def _replan(self):
+        """Note, for each processor, whether it may change events and its ``accepts`` if it only asks that."""
+        self._planned = list(self.processors)
+        self._plan = tuple((processor, mutates_events(processor), accepts_of(processor)) for processor in self._planned)
+        return self._plan
 
     def process_event(self, event):
         """Run ``event`` through the processors in order and return the result.
@@ -157,17 +194,20 @@ class RoutingBackend:
                 payload = event
             try:
                 backend.send(payload)
-            except (NoTransformerImplemented, NoBackendEnabled) as exc:
-                self.counters.increment(SKIPPED)
-                LOG.info('Backend %r skipped event %r: %s: %s',
-                         name, event_name(event), type(exc).__name__, exc)
-            except EventDropped as exc:
-                self.counters.increment(exc.reason)
-                LOG.warning('Dropped event %r in backend %r (%s): %s',
-                            event_name(event), name, exc.reason, exc)
-            except Exception:  # pylint: disable=broad-except
-                self.counters.increment(BACKEND_ERROR)
-                LOG.exception('Unable to send event %r to backend %r', event_name(event), name)
+            except Exception as exc:  # pylint: disable=broad-except
+                self._backend_failed(name, event, exc)
+
+    def _backend_failed(self, name, event, exc):
+        """Log and count ``exc``, raised by backend ``name``; called while it is being handled."""
+        if isinstance(exc, (NoTransformerImplemented, NoBackendEnabled)):
+            self.counters.increment(SKIPPED)
+            LOG.info('Backend %r skipped event %r: %s: %s', name, event_name(event), type(exc).__name__, exc)
+        elif isinstance(exc, EventDropped):
+            self.counters.increment(exc.reason)
+            LOG.warning('Dropped event %r in backend %r (%s): %s', event_name(event), name, exc.reason, exc)
+        else:
+            self.counters.increment(BACKEND_ERROR)
+            LOG.exception('Unable to send event %r to backend %r', event_name(event), name)
 
     def _count_uncopyable(self, event, backend_name=None):
         self.counters.increment(UNCOPYABLE)

@@ -4,6 +4,7 @@ import re
 from logging import getLogger
 
 from eventtracking.exceptions import ImproperlyConfigured
+from eventtracking.processors import asks_accepts
 from eventtracking.processors.exceptions import EventEmissionExit
 
 logger = getLogger(__name__)
@@ -42,14 +43,19 @@ class RegexFilter:
         self._patterns = _compiled(self.regular_expressions)
         self._matches = {}
 
+    @asks_accepts
     def __call__(self, event):
+        if self.accepts(event):
+            return event
+        raise EventEmissionExit()
+
+    def accepts(self, event):
+        """Whether ``event`` goes on: its name matches an allowlist, or matches no blocklist expression."""
         name = event['name']
         matched = self._matches.get(name)
         if matched is None:
             matched = self._match(name)
-        if matched == (self.filter_type == ALLOWLIST):
-            return event
-        raise EventEmissionExit()
+        return matched == (self.filter_type == ALLOWLIST)
 
     def _match(self, name):
         """Whether ``name`` matches an expression; remembered for the first :data:`REMEMBERED_NAMES` names."""

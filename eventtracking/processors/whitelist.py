@@ -1,5 +1,6 @@
 """A processor that lets through only events whose name is in a fixed collection."""
 
+from eventtracking.processors import asks_accepts
 from eventtracking.processors.exceptions import EventEmissionExit
 
 
@@ -22,12 +23,17 @@ class NameWhitelistProcessor:
             )
         self.whitelist = frozenset(whitelist)
 
+    @asks_accepts
     def __call__(self, event):
         if isinstance(event, list):
-            return [item for item in event if item.get('name') in self.whitelist]
-        if event.get('name') not in self.whitelist:
+            return [item for item in event if self.accepts(item)]
+        if not self.accepts(event):
             raise EventEmissionExit()
         return event
+
+    def accepts(self, event):
+        """Whether ``event`` (one event) has an allowed name."""
+        return event.get('name') in self.whitelist
 
 
 def _is_iterable(value):
