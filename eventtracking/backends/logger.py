@@ -109,6 +109,8 @@ def _orjson_encoder():
             if tzinfo is not UTC:
                 value = value.astimezone(UTC)
             return fragment(dumps(value))
+        if value.__class__ is date:
+            return value.isoformat()
         return utc_isoformat(value)
 
     def encode(event):
@@ -192,7 +194,13 @@ class LoggerBackend:
 
     def send(self, event):
         """Write ``event`` as one JSON line, unless it is longer than ``max_event_size``."""
-        event_str = _serialize(event, self._encode)
+        try:
+            event_str = self._encode(event)
+        except (TypeError, ValueError, RecursionError) as exc:
+            error = _serialization_error(event, exc)
+            if error is exc:
+                raise
+            raise error from exc
         if self.max_event_size is None or len(event_str) <= self.max_event_size:
             self.log(event_str)
             return
@@ -203,16 +211,13 @@ class LoggerBackend:
         )
 
 
-def _serialize(event, encode):
-    try:
-        return encode(event)
-    except TypeError as exc:
-        raise UnserializableEventError(
-            f'event {event_name(event)!r} is not JSON serializable: {exc}', event_name(event)
-        ) from exc
-    except RecursionError as exc:
-        raise EventTooDeepError(f'event {event_name(event)!r} is nested too deeply to serialize', event_name(event)) from exc
-    except ValueError as exc:
-        if 'ircular' in str(exc):
-            raise CircularEventError(f'event {event_name(event)!r} refers to itself: {exc}', event_name(event)) from exc
-        raise
+def _serialization_error(event, exc):
+    """The error to raise for ``exc``, raised while encoding ``event``: it names the event and the reason."""
+    name = event_name(event)
+    if isinstance(exc, TypeError):
+        return UnserializableEventError(f'event {name!r} is not JSON serializable: {exc}', name)
+    if isinstance(exc, RecursionError):
+        return EventTooDeepError(f'event {name!r} is nested too deeply to serialize', name)
+    if 'ircular' in str(exc):
+        return CircularEventError(f'event {name!r} refers to itself: {exc}', name)
+    return exc
