@@ -405,6 +405,11 @@ def rss_kib():
         return int(handle.read().split()[1]) * os.sysconf('SC_PAGE_SIZE') // 1024
 
 
+def context_switches():
+    """Voluntary context switches of this process so far: a thread blocking on a lock or on the GIL is one."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_nvcsw
+
+
 def library():
     """Which library this process runs."""
     for distribution in ('eventtracking', 'event-tracking'):
@@ -428,9 +433,11 @@ def time_workload(args):
     handler = log_to(log_path)  # the timed part's lines only
     for counter in counters.values():
         counter.count = 0
+    switches_before = context_switches()
     started, cpu_started = time.perf_counter(), time.process_time()
     run_events(tracker, args.workload, args.events, start=warmup)
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    switches = context_switches() - switches_before
     handler.close()
     result = {
         'library': library(),
@@ -443,6 +450,7 @@ def time_workload(args):
         'us_per_event': elapsed / args.events * 1e6,
         'cpu_seconds': cpu,
         'cpu_us_per_event': cpu / args.events * 1e6,
+        'context_switches_per_event': switches / args.events,
         'peak_rss_kib': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
         'counts': {name: counter.count for name, counter in sorted(counters.items())},
     }
@@ -485,6 +493,7 @@ def time_floor(args):
             info(line)
 
     loop(max(200, args.events // 20))
+    switches_before = context_switches()
     started, cpu_started = time.perf_counter(), time.process_time()
     if args.workload == 'threads':
         barrier = threading.Barrier(THREADS)
@@ -501,6 +510,7 @@ def time_floor(args):
     else:
         loop(args.events)
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    switches = context_switches() - switches_before
     handler.close()
     os.unlink(log_path)
     return {
@@ -514,6 +524,7 @@ def time_floor(args):
         'us_per_event': elapsed / args.events * 1e6,
         'cpu_seconds': cpu,
         'cpu_us_per_event': cpu / args.events * 1e6,
+        'context_switches_per_event': switches / args.events,
         'peak_rss_kib': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
     }
 
