@@ -548,6 +548,7 @@ def memory_workload(args):
     handler.close()
     return {
         'library': library(),
+        'module': sys.modules['eventtracking'].__file__,
         'workload': args.workload,
         'variant': args.variant,
         'events': args.events,
@@ -575,7 +576,8 @@ def profile_workload(args):
     os.unlink(handler.baseFilename)
     out = io.StringIO()
     pstats.Stats(profiler, stream=out).sort_stats('tottime').print_stats(25)
-    return {'library': library(), 'workload': args.workload, 'variant': args.variant, 'profile': out.getvalue()}
+    return {'library': library(), 'module': sys.modules['eventtracking'].__file__, 'workload': args.workload,
+            'variant': args.variant, 'profile': out.getvalue()}
 
 
 MODES = {'time': time_workload, 'floor': time_floor, 'memory': memory_workload, 'profile': profile_workload}
