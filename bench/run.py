@@ -174,6 +174,9 @@ def summarize(runs, args):
         original_runs = runs[(workload, ORIGINAL, 'as-written')]
         floor_runs = runs.get((workload, FLOOR, None))
         floor_us = median_of(floor_runs, 'cpu_us_per_event') if floor_runs else None
+        mapping_us = None
+        if floor_runs and floor_runs[0].get('legacy_mapping_cpu_us_per_event') is not None:
+            mapping_us = median_of(floor_runs, 'legacy_mapping_cpu_us_per_event')
         for variant in variants_of(workload):
             this_runs = runs[(workload, THIS, variant)]
             ratios = [mine['events_per_second'] / theirs['events_per_second']
@@ -200,6 +203,8 @@ def summarize(runs, args):
                 'this_cpu_us': this_cpu_us,
                 'floor_cpu_us': floor_us,
                 'above_floor_cpu_us': this_cpu_us - floor_us if floor_us is not None else None,
+                'legacy_mapping_cpu_us': mapping_us,
+                'context_switches_per_event': median_of(this_runs, 'context_switches_per_event'),
                 'original_peak_mib': max(run['peak_rss_kib'] for run in original_runs) / 1024,
                 'this_peak_mib': max(run['peak_rss_kib'] for run in this_runs) / 1024,
                 'identical': identical,
@@ -219,6 +224,8 @@ def markdown_table(rows):
     for row in rows:
         floor = f'{row["floor_cpu_us"]:.2f}' if row['floor_cpu_us'] is not None else ''
         above = f'{row["above_floor_cpu_us"]:.2f}' if row['above_floor_cpu_us'] is not None else ''
+        if row['legacy_mapping_cpu_us'] is not None:
+            above += f' ({row["above_floor_cpu_us"] - row["legacy_mapping_cpu_us"]:.2f} without the legacy mapping)'
         lines.append(
             f'| {row["workload"]} | {row["variant"]} | {row["original_eps"]:,.0f} | {row["this_eps"]:,.0f} '
             f'| **{row["ratio"]:.1f}x** | {row["cpu_ratio"]:.1f}x '
