@@ -205,6 +205,15 @@ def summarize(runs, args):
                 'above_floor_cpu_us': this_cpu_us - floor_us if floor_us is not None else None,
                 'legacy_mapping_cpu_us': mapping_us,
                 'context_switches_per_event': median_of(this_runs, 'context_switches_per_event'),
+                'rounds': [
+                    {'original_cpu_us': theirs['cpu_us_per_event'], 'this_cpu_us': mine['cpu_us_per_event'],
+                     'original_us': theirs['us_per_event'], 'this_us': mine['us_per_event'],
+                     'floor_cpu_us': floor['cpu_us_per_event'] if floor else None,
+                     'original_switches': theirs['context_switches_per_event'],
+                     'this_switches': mine['context_switches_per_event'],
+                     'floor_switches': floor['context_switches_per_event'] if floor else None}
+                    for mine, theirs, floor in zip(this_runs, original_runs, floor_runs or [None] * len(this_runs))
+                ],
                 'original_peak_mib': max(run['peak_rss_kib'] for run in original_runs) / 1024,
                 'this_peak_mib': max(run['peak_rss_kib'] for run in this_runs) / 1024,
                 'identical': identical,
