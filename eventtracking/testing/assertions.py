@@ -108,6 +108,7 @@ def assert_event_matches(expected_event, actual_event, tolerate=None):
     ``tolerate`` is a collection of :class:`EventMatchTolerates` flags;
     None means :meth:`EventMatchTolerates.default`, ``[]`` an exact match.
     """
+    __tracebackhide__ = True
     tolerances = _validated(tolerate)
     differences = get_event_differences(expected_event, actual_event, tolerances)
     if differences:
@@ -116,6 +117,7 @@ def assert_event_matches(expected_event, actual_event, tolerate=None):
 
 def assert_events_equal(expected_event, actual_event):
     """Raise ``AssertionError`` listing every difference unless the two events are equal (no tolerance)."""
+    __tracebackhide__ = True
     assert_event_matches(expected_event, actual_event, tolerate=EventMatchTolerates.strict())
 
 
@@ -126,6 +128,7 @@ def assert_events_match(expected_events, actual_events, tolerate=None):
     pair; None means :meth:`EventMatchTolerates.lenient`, as in the acceptance
     test helpers this mirrors. One ``AssertionError`` reports every mismatch.
     """
+    __tracebackhide__ = True
     if tolerate is None:
         tolerate = EventMatchTolerates.lenient()
     tolerances = _validated(tolerate)
