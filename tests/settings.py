@@ -9,6 +9,7 @@ INSTALLED_APPS = [
     'django.contrib.contenttypes',
     'django.contrib.auth',
     'django.contrib.sessions',
+    'eventtracking.django',
 ]
 MIDDLEWARE = []
 ROOT_URLCONF = None

@@ -1,0 +1,41 @@
+"""The Django app of eventtracking: builds the default tracker from settings and registers the system checks."""
+
+import logging
+
+from django.apps import AppConfig
+
+LOG = logging.getLogger(__name__)
+
+
+class EventTrackingConfig(AppConfig):
+    """``INSTALLED_APPS`` entry ``'eventtracking.django'`` (label ``eventtracking_django``).
+
+    The label spells out the project so that it is not the bare, ambiguous ``django``.
+    """
+
+    name = 'eventtracking.django'
+    label = 'eventtracking_django'
+    verbose_name = 'Event tracking'
+
+    def ready(self):
+        """Register the system checks, then a :class:`~eventtracking.django.DjangoTracker` as the default tracker.
+
+        A configuration error does not stop Django from starting: it is logged
+        here and ``manage.py check`` (run by ``runserver``, ``migrate`` and the
+        test runner too) reports each problem with its setting path. Until it
+        is fixed no tracker is registered, and each emitted event is dropped
+        with a WARNING and counted in ``eventtracking.tracker.UNROUTED``.
+        """
+        super().ready()
+        # pylint: disable=import-outside-toplevel
+        from eventtracking.django import checks
+        from eventtracking.django.django_tracker import override_default_tracker
+
+        checks.register()
+        try:
+            override_default_tracker()
+        except Exception:  # pylint: disable=broad-except
+            LOG.exception(
+                'The event-tracking settings could not be built, so no default tracker is registered and '
+                'events are dropped; run "manage.py check" to see every problem with its setting path'
+            )

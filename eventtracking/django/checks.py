@@ -1,0 +1,162 @@
+"""System checks: every mistake in the event-tracking settings reported at start-up, with its setting path.
+
+``manage.py check`` (and ``runserver``, ``migrate``, the test runner, which run
+the checks first) builds ``EVENT_TRACKING_BACKENDS`` and
+``EVENT_TRACKING_PROCESSORS`` in a collecting mode and reports, for example::
+
+    ?: (eventtracking.E001) EVENT_TRACKING_BACKENDS['xapi']['OPTIONS']['backends']['xapi']['ENGINE']:
+        cannot import 'dummy.backend.engine': No module named 'dummy'
+
+=====================  ==========================================================
+``eventtracking.E001``  an ENGINE that cannot be imported
+``eventtracking.E002``  a malformed node: ENGINE not a string, OPTIONS not a dict,
+                        a backend or processor entry without ENGINE
+``eventtracking.E003``  OPTIONS the class does not accept (or a required one missing)
+``eventtracking.E004``  the constructor raised with these OPTIONS
+``eventtracking.E005``  a backend without a callable ``send``
+``eventtracking.E006``  a processor that is not callable
+``eventtracking.E007``  a ``RegexFilter`` regular expression that does not compile
+``eventtracking.E008``  a ``RegexFilter`` filter type other than allowlist/blocklist
+``eventtracking.E009``  ``EVENT_TRACKING_BACKENDS`` not a dict, or ``EVENT_TRACKING_PROCESSORS`` not a list
+``eventtracking.E010``  a ``TRACKING_IGNORE_URL_PATTERNS`` entry that does not compile
+``eventtracking.E011``  an ``EVENT_TRACKING_REQUEST_CONTEXT_CALLABLES`` entry that
+                        cannot be imported or is not callable
+``eventtracking.E012``  an ``EVENT_TRACKING_CONTEXT_LOCATOR`` that is not a locator
+``eventtracking.W001``  a key next to ENGINE other than OPTIONS (ignored; a typo?)
+``eventtracking.W002``  ``TrackMiddleware`` before the session or authentication middleware
+``eventtracking.W003``  ``EVENT_TRACKING_BACKENDS`` set but ``EVENT_TRACKING_ENABLED`` not
+=====================  ==========================================================
+
+Building means constructing every backend and processor once, as the tracker
+will, so a constructor's own validation (a bad regular expression, a bad
+option value) is reported here, not at the first event.
+"""
+
+import re
+
+from django.conf import settings
+from django.core import checks
+
+from eventtracking.django import middleware
+from eventtracking.django.django_tracker import (
+    DJANGO_BACKEND_SETTING_NAME, DJANGO_CONTEXT_LOCATOR_SETTING_NAME, DJANGO_ENABLED_SETTING_NAME,
+    DJANGO_PROCESSOR_SETTING_NAME, context_locator_from_settings,
+)
+from eventtracking.django.settings_tree import TreeBuilder, item_path
+
+TAG = 'eventtracking'
+
+E_IGNORE_PATTERN = 'eventtracking.E010'
+E_CONTEXT_CALLABLE = 'eventtracking.E011'
+E_LOCATOR = 'eventtracking.E012'
+W_MIDDLEWARE_ORDER = 'eventtracking.W002'
+W_NOT_ENABLED = 'eventtracking.W003'
+
+TRACK_MIDDLEWARE = 'eventtracking.django.middleware.TrackMiddleware'
+MIDDLEWARE_BEFORE_TRACK = (
+    'django.contrib.sessions.middleware.SessionMiddleware',
+    'django.contrib.auth.middleware.AuthenticationMiddleware',
+)
+
+
+def register():
+    """Register :func:`check_event_tracking_settings` under the tag ``eventtracking`` (idempotent)."""
+    checks.register(check_event_tracking_settings, TAG)
+
+
+def check_event_tracking_settings(app_configs=None, **kwargs):  # pylint: disable=unused-argument
+    """Django system check: every problem in the event-tracking settings."""
+    messages = check_tree_settings()
+    messages += check_context_locator()
+    messages += check_ignore_url_patterns()
+    messages += check_context_callables()
+    messages += check_middleware_order()
+    messages += check_enabled()
+    return messages
+
+
+def check_tree_settings(backends_settings_name=DJANGO_BACKEND_SETTING_NAME,
+                        processors_settings_name=DJANGO_PROCESSOR_SETTING_NAME):
+    """Build the backend and processor trees in collecting mode; one message per problem."""
+    builder = TreeBuilder(strict=False)
+    builder.build_backends(getattr(settings, backends_settings_name, {}), backends_settings_name)
+    builder.build_processors(getattr(settings, processors_settings_name, []), processors_settings_name)
+    messages = []
+    for problem in builder.problems:
+        kind = checks.Warning if problem.is_warning else checks.Error
+        messages.append(kind(str(problem), hint=problem.hint, id=problem.check_id))
+    return messages
+
+
+def check_context_locator():
+    """``EVENT_TRACKING_CONTEXT_LOCATOR`` must name a class whose instances have ``get()``."""
+    if getattr(settings, DJANGO_CONTEXT_LOCATOR_SETTING_NAME, None) is None:
+        return []
+    try:
+        context_locator_from_settings()
+    except Exception as exc:  # pylint: disable=broad-except
+        return [checks.Error(str(exc), hint='For example eventtracking.locator.ContextVarLocator', id=E_LOCATOR)]
+    return []
+
+
+def check_ignore_url_patterns():
+    """Every entry of ``TRACKING_IGNORE_URL_PATTERNS`` must be a regular expression that compiles."""
+    name = middleware.IGNORE_URL_PATTERNS_SETTING_NAME
+    patterns = getattr(settings, name, ())
+    if isinstance(patterns, str) or not isinstance(patterns, (list, tuple)):
+        return [checks.Error(f'{name}: must be a list of regular expressions, not {type(patterns).__name__}',
+                             id=E_IGNORE_PATTERN)]
+    messages = []
+    for index, pattern in enumerate(patterns):
+        try:
+            re.compile(pattern)
+        except (re.error, TypeError) as exc:
+            messages.append(checks.Error(
+                f'{item_path(name, index)}: {pattern!r} is not a valid regular expression: {exc}', id=E_IGNORE_PATTERN,
+            ))
+    return messages
+
+
+def check_context_callables():
+    """Every entry of ``EVENT_TRACKING_REQUEST_CONTEXT_CALLABLES`` must be (or name) a callable."""
+    name = middleware.CONTEXT_CALLABLES_SETTING_NAME
+    entries = getattr(settings, name, ())
+    if isinstance(entries, str) or not isinstance(entries, (list, tuple)):
+        return [checks.Error(f'{name}: must be a list of callables or their dotted paths, not {type(entries).__name__}',
+                             id=E_CONTEXT_CALLABLE)]
+    messages = []
+    for index, entry in enumerate(entries):
+        try:
+            middleware.resolve_callable(entry)
+        except (ImportError, TypeError) as exc:
+            messages.append(checks.Error(f'{item_path(name, index)}: {exc}', id=E_CONTEXT_CALLABLE,
+                                         hint='Each entry is a function taking the request and returning a dict.'))
+    return messages
+
+
+def check_middleware_order():
+    """``TrackMiddleware`` must come after the session and authentication middleware it reads from."""
+    stack = list(getattr(settings, 'MIDDLEWARE', None) or ())
+    if TRACK_MIDDLEWARE not in stack:
+        return []
+    position = stack.index(TRACK_MIDDLEWARE)
+    return [
+        checks.Warning(
+            f'MIDDLEWARE: {TRACK_MIDDLEWARE} comes before {earlier}, so the tracking context of every request '
+            'misses what it sets (the session or the user)',
+            hint=f'Move {TRACK_MIDDLEWARE} after {earlier}.', id=W_MIDDLEWARE_ORDER,
+        )
+        for earlier in MIDDLEWARE_BEFORE_TRACK
+        if earlier in stack and stack.index(earlier) > position
+    ]
+
+
+def check_enabled():
+    """Warn when backends are configured but the Django tracker is not enabled (events would go nowhere)."""
+    if hasattr(settings, DJANGO_BACKEND_SETTING_NAME) and not hasattr(settings, DJANGO_ENABLED_SETTING_NAME):
+        return [checks.Warning(
+            f'{DJANGO_BACKEND_SETTING_NAME} is set but {DJANGO_ENABLED_SETTING_NAME} is not, so no tracker is '
+            'built from it and events emitted through eventtracking.tracker are dropped',
+            hint=f'Set {DJANGO_ENABLED_SETTING_NAME} = True (or False to silence this).', id=W_NOT_ENABLED,
+        )]
+    return []

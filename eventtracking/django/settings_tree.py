@@ -1,0 +1,339 @@
+"""Build objects from settings trees of ``{'ENGINE': ..., 'OPTIONS': {...}}`` nodes.
+
+``EVENT_TRACKING_BACKENDS`` and ``EVENT_TRACKING_PROCESSORS`` are trees of
+dicts and lists. Any dict with an ``ENGINE`` key (the dotted path of a class)
+stands for an instance of that class, constructed with its ``OPTIONS`` as
+keyword arguments; the options are built the same way first, so a routing
+backend's ``backends`` and ``processors`` can hold further nodes::
+
+    {'ENGINE': 'eventtracking.backends.routing.RoutingBackend',
+     'OPTIONS': {'processors': [{'ENGINE': 'eventtracking.processors.regex_filter.RegexFilter',
+                                 'OPTIONS': {'regular_expressions': ['edx\\.course\\.']}}],
+                 'backends': {'log': {'ENGINE': 'eventtracking.backends.logger.LoggerBackend'}}}}
+
+:class:`TreeBuilder` walks such a tree in one of two modes. *Strict* mode
+(used by :class:`~eventtracking.django.DjangoTracker`) builds the objects and
+raises at the first problem, as the original library did. *Collecting* mode
+(used by the system checks) goes through the whole tree, constructs what it
+can, and records every :class:`Problem` with the setting path it was found at,
+for example ``EVENT_TRACKING_BACKENDS['xapi']['OPTIONS']['processors'][0]``.
+"""
+
+import inspect
+import re
+from dataclasses import dataclass
+
+from django.utils.module_loading import import_string
+
+from eventtracking.processors import regex_filter
+
+ENGINE_KEY = 'ENGINE'
+OPTIONS_KEY = 'OPTIONS'
+
+BACKEND = 'backend'
+PROCESSOR = 'processor'
+CHILD_ROLES = {'backends': BACKEND, 'processors': PROCESSOR}
+"""Option names whose entries are backends (a mapping) or processors (a list) of the node they configure."""
+
+# System check ids: one per kind of configuration error.
+E_IMPORT = 'eventtracking.E001'
+E_MALFORMED = 'eventtracking.E002'
+E_OPTIONS = 'eventtracking.E003'
+E_CONSTRUCTION = 'eventtracking.E004'
+E_NO_SEND = 'eventtracking.E005'
+E_NOT_CALLABLE = 'eventtracking.E006'
+E_REGEX = 'eventtracking.E007'
+E_FILTER_TYPE = 'eventtracking.E008'
+E_SETTING_TYPE = 'eventtracking.E009'
+W_UNKNOWN_KEY = 'eventtracking.W001'
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One configuration problem, found at ``path`` in the settings."""
+
+    check_id: str
+    path: str
+    message: str
+    hint: str = None
+
+    @property
+    def is_warning(self):
+        """True for problems that do not stop the tree from being built."""
+        return '.W' in self.check_id
+
+    def __str__(self):
+        return f'{self.path}: {self.message}'
+
+
+class _Failed:
+    """Stands for a node that could not be built (collecting mode)."""
+
+    def __repr__(self):
+        return '<not built>'
+
+
+FAILED = _Failed()
+
+
+def item_path(path, key):
+    """The path of ``key`` inside the node at ``path``, written as Python subscripts."""
+    return f'{path}[{key!r}]'
+
+
+def is_engine_node(node):
+    """True for a dict that stands for an object (it has an ``ENGINE`` key)."""
+    return isinstance(node, dict) and ENGINE_KEY in node
+
+
+class TreeBuilder:
+    """Walk a settings tree and instantiate every ``ENGINE`` node, children first.
+
+    With ``strict=True`` the first problem raises: an ENGINE that cannot be
+    imported raises ``ValueError('Cannot find class <path>')``; a constructor's
+    own exception propagates. Either carries a note naming the setting path.
+    With ``strict=False`` nothing raises: every problem is appended to
+    :attr:`problems`, a node that cannot be built becomes :data:`FAILED`, and
+    the nodes above it are not constructed (so one mistake is reported once).
+    Collecting mode also checks what strict mode leaves to the constructors:
+    options against the class's signature, the options of a ``RegexFilter``,
+    and that backends have a callable ``send`` and processors are callable.
+    """
+
+    def __init__(self, strict=True):
+        self.strict = strict
+        self.problems = []
+
+    def build_backends(self, config, setting_name):
+        """Build the mapping of name -> backend configured in the setting ``setting_name``."""
+        if not isinstance(config, dict):
+            self._report(E_SETTING_TYPE, setting_name,
+                         f'must be a dict of backend name to backend configuration, not {type(config).__name__}',
+                         exc_type=TypeError)
+            return {}
+        return {name: self.build(node, item_path(setting_name, name), BACKEND) for name, node in config.items()}
+
+    def build_processors(self, config, setting_name):
+        """Build the list of processors configured in the setting ``setting_name``."""
+        if not isinstance(config, (list, tuple)):
+            self._report(E_SETTING_TYPE, setting_name,
+                         f'must be a list of processor configurations, not {type(config).__name__}',
+                         exc_type=TypeError)
+            return []
+        return [self.build(node, item_path(setting_name, index), PROCESSOR) for index, node in enumerate(config)]
+
+    def build(self, node, path, role=None):
+        """Return ``node`` with every ENGINE node inside it (or itself) replaced by its instance.
+
+        Dicts and lists (and tuples) are rebuilt; other values are returned
+        as they are. ``role`` (:data:`BACKEND` or :data:`PROCESSOR`) is what
+        the result must be usable as; only collecting mode checks it.
+        """
+        if is_engine_node(node):
+            result = self._build_engine(node, path)
+        elif isinstance(node, dict):
+            result = {key: self.build(value, item_path(path, key)) for key, value in node.items()}
+        elif isinstance(node, list):
+            result = [self.build(value, item_path(path, index)) for index, value in enumerate(node)]
+        elif isinstance(node, tuple):
+            result = tuple(self.build(value, item_path(path, index)) for index, value in enumerate(node))
+        else:
+            result = node
+        if not self.strict and role and not contains_failure(result):
+            result = self._check_role(result, path, role)
+        return result
+
+    def resolve(self, node, path):
+        """Import the class named by an ENGINE node; :data:`FAILED` (or raise, if strict) when it cannot be."""
+        engine = node[ENGINE_KEY]
+        if not isinstance(engine, str):
+            self._report(E_MALFORMED, item_path(path, ENGINE_KEY),
+                         f'must be the dotted path of a class, not {type(engine).__name__} {engine!r}',
+                         exc_type=ValueError, strict_message=f'Cannot find class {engine}')
+            return FAILED
+        try:
+            return import_string(engine)
+        except (ImportError, ValueError, AttributeError, TypeError) as exc:
+            if self.strict:
+                error = ValueError(f'Cannot find class {engine}')
+                error.add_note(f'ENGINE of {path}')
+                raise error from exc
+            self._report(E_IMPORT, item_path(path, ENGINE_KEY), f'cannot import {engine!r}: {exc}',
+                         hint='Check the dotted path, and that the package providing it is installed.')
+        except Exception as exc:  # pylint: disable=broad-except
+            if self.strict:
+                exc.add_note(f'while importing the ENGINE of {path}')
+                raise
+            self._report(E_IMPORT, item_path(path, ENGINE_KEY),
+                         f'importing {engine!r} failed: {type(exc).__name__}: {exc}')
+        return FAILED
+
+    def _build_engine(self, node, path):
+        cls = self.resolve(node, path)
+        options = node.get(OPTIONS_KEY, {})
+        options_path = item_path(path, OPTIONS_KEY)
+        if not self.strict:
+            for key in node:
+                if key not in (ENGINE_KEY, OPTIONS_KEY):
+                    self._report(W_UNKNOWN_KEY, item_path(path, key),
+                                 f'ignored: only {ENGINE_KEY!r} and {OPTIONS_KEY!r} are read next to an ENGINE',
+                                 hint=f'Did you mean {OPTIONS_KEY!r}?' if key.upper().startswith('OPT') else None)
+        if options is None:
+            options = {}
+        if not isinstance(options, dict):
+            self._report(E_MALFORMED, options_path,
+                         f'must be a dict of keyword arguments, not {type(options).__name__}', exc_type=TypeError)
+            return FAILED
+        built = {key: self._build_option(key, value, item_path(options_path, key)) for key, value in options.items()}
+        if cls is FAILED:
+            return FAILED
+        valid = not any(contains_failure(value) for value in built.values())
+        if not self.strict:
+            valid = self._options_accepted(cls, built, options_path) and valid
+            if _is_subclass(cls, regex_filter.RegexFilter):
+                valid = self._regex_options_valid(options, options_path) and valid
+        if not valid:
+            return FAILED
+        try:
+            return cls(**built)
+        except Exception as exc:  # pylint: disable=broad-except
+            if self.strict:
+                exc.add_note(f'while constructing {node[ENGINE_KEY]} at {path}')
+                raise
+            self._report(E_CONSTRUCTION, path,
+                         f'{node[ENGINE_KEY]} could not be constructed with these OPTIONS: {type(exc).__name__}: {exc}')
+            return FAILED
+
+    def _build_option(self, key, value, path):
+        role = CHILD_ROLES.get(key)
+        if role == BACKEND and isinstance(value, dict) and not is_engine_node(value):
+            return {name: self.build(child, item_path(path, name), BACKEND) for name, child in value.items()}
+        if role == PROCESSOR and isinstance(value, list):
+            return [self.build(child, item_path(path, index), PROCESSOR) for index, child in enumerate(value)]
+        return self.build(value, path)
+
+    def _options_accepted(self, cls, options, options_path):
+        accepted = accepted_options(cls)
+        if accepted is None:
+            return True
+        names, required, open_ended = accepted
+        ok = True
+        engine = _qualified_name(cls)
+        if not open_ended:
+            for key in options:
+                if key not in names:
+                    listed = ', '.join(sorted(names)) or 'none'
+                    self._report(E_OPTIONS, item_path(options_path, key),
+                                 f'{engine} does not accept the option {key!r} (it accepts: {listed})')
+                    ok = False
+        missing = [name for name in required if name not in options]
+        if missing:
+            self._report(E_OPTIONS, options_path, f'{engine} requires the option(s) {", ".join(missing)}')
+            ok = False
+        return ok
+
+    def _regex_options_valid(self, options, options_path):
+        ok = True
+        filter_type = options.get('filter_type', regex_filter.ALLOWLIST)
+        if filter_type not in regex_filter.FILTER_TYPES:
+            allowed = ' or '.join(repr(name) for name in regex_filter.FILTER_TYPES)
+            self._report(E_FILTER_TYPE, item_path(options_path, 'filter_type'),
+                         f'{filter_type!r} is not a RegexFilter filter type: use {allowed}')
+            ok = False
+        expressions = options.get('regular_expressions')
+        expressions_path = item_path(options_path, 'regular_expressions')
+        if expressions is None:
+            return ok
+        if not isinstance(expressions, (list, tuple, set, frozenset)):
+            self._report(E_REGEX, expressions_path,
+                         f'must be a list of regular expressions, not {type(expressions).__name__} {expressions!r}')
+            return False
+        for index, expression in enumerate(expressions):
+            if not isinstance(expression, str):
+                self._report(E_REGEX, item_path(expressions_path, index),
+                             f'{expression!r} is not a string')
+                ok = False
+                continue
+            try:
+                re.compile(expression)
+            except re.error as exc:
+                self._report(E_REGEX, item_path(expressions_path, index),
+                             f'{expression!r} is not a valid regular expression: {exc}')
+                ok = False
+        return ok
+
+    def _check_role(self, result, path, role):
+        if isinstance(result, dict):
+            self._report(E_MALFORMED, path, f'used as a {role}, but has no {ENGINE_KEY!r} key',
+                         hint=f"A {role} is a dict with 'ENGINE' (a dotted class path) and optional 'OPTIONS'.")
+            return FAILED
+        if role == BACKEND and not callable(getattr(result, 'send', None)):
+            self._report(E_NO_SEND, path, f'used as a backend, but {_describe(result)} has no callable "send" method',
+                         hint="A backend is a dict with 'ENGINE' naming a class that has a send(event) method.")
+            return FAILED
+        if role == PROCESSOR and not callable(result):
+            self._report(E_NOT_CALLABLE, path, f'used as a processor, but {_describe(result)} is not callable',
+                         hint='A processor is a callable taking an event: a class with __call__(self, event).')
+            return FAILED
+        return result
+
+    def _report(self, check_id, path, message, hint=None, exc_type=None, strict_message=None):
+        if self.strict:
+            error = (exc_type or ValueError)(strict_message or f'{path}: {message}')
+            raise error
+        self.problems.append(Problem(check_id, path, message, hint))
+
+
+def accepted_options(cls):
+    """What keyword arguments ``cls`` takes: ``(names, required, open_ended)``, or None if unknown.
+
+    A class whose constructor takes ``**kwargs`` accepts anything
+    (``open_ended``) unless it lists its options in an ``OPTIONS`` class
+    attribute, as :class:`~eventtracking.backends.logger.LoggerBackend` does.
+    """
+    try:
+        signature = inspect.signature(cls)
+    except (TypeError, ValueError):
+        return None
+    names, required, open_ended = set(), [], False
+    for parameter in signature.parameters.values():
+        if parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY):
+            names.add(parameter.name)
+            if parameter.default is parameter.empty:
+                required.append(parameter.name)
+        elif parameter.kind == parameter.VAR_KEYWORD:
+            open_ended = True
+        elif parameter.kind == parameter.POSITIONAL_ONLY and parameter.default is parameter.empty:
+            required.append(parameter.name)
+    if open_ended:
+        declared = getattr(cls, 'OPTIONS', None)
+        if isinstance(declared, (tuple, list, set, frozenset)) and all(isinstance(name, str) for name in declared):
+            names.update(declared)
+            open_ended = False
+    return names, required, open_ended
+
+
+def contains_failure(value):
+    """True if ``value`` is, or (in a dict, list or tuple) holds, a node that could not be built."""
+    if value is FAILED:
+        return True
+    if isinstance(value, dict):
+        return any(contains_failure(item) for item in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(contains_failure(item) for item in value)
+    return False
+
+
+def _is_subclass(cls, base):
+    return isinstance(cls, type) and issubclass(cls, base)
+
+
+def _qualified_name(obj):
+    cls = obj if isinstance(obj, type) else type(obj)
+    return f'{cls.__module__}.{cls.__qualname__}'
+
+
+def _describe(value):
+    if isinstance(value, (str, int, float, bool, type(None), dict, list, tuple)):
+        return f'{type(value).__name__} {value!r}'
+    return f'an instance of {_qualified_name(value)}'
