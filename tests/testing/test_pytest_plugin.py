@@ -1,9 +1,12 @@
 """The ``captured_events`` fixture: the developer guide's examples, and the plugin as other suites see it."""
 
+import ast
 import threading
+from pathlib import Path
 
 import pytest
 
+import eventtracking
 from eventtracking import tracker
 from eventtracking.backends.routing import RoutingBackend
 from eventtracking.testing import EventWaitTimeout, InMemoryBackend
@@ -245,3 +248,19 @@ class TestPluginInOtherSuites:
             'E       AssertionError: Event [0] does not match expected event [0]:',
             'E         * data.a: 2 != 1 (expected != actual)',
         ])
+
+
+def test_the_library_has_no_assert_statement_for_pytest_to_rewrite():
+    """pytest rewrites the asserts of every module of a distribution that declares a plugin, used or not.
+
+    Without assert statements in the library, that rewriting cannot change how
+    the library behaves in other projects' test sessions.
+    """
+    package = Path(eventtracking.__file__).parent
+    found = []
+    for path in sorted(package.rglob('*.py')):
+        for node in ast.walk(ast.parse(path.read_text(encoding='utf-8'), str(path))):
+            if isinstance(node, ast.Assert):
+                found.append(f'{path.relative_to(package.parent)}:{node.lineno}')
+    assert len(list(package.rglob('*.py'))) > 10
+    assert found == []
