@@ -55,6 +55,7 @@ class EventCapture:
 
     def __init__(self):
         self._events = []
+        self._forgotten = 0
         self._condition = threading.Condition()
         self._active = False
         self._registered_default = None
@@ -107,7 +108,18 @@ class EventCapture:
     def clear(self):
         """Forget the events captured so far."""
         with self._condition:
+            self._forgotten += len(self._events)
             del self._events[:]
+
+    def _position(self):
+        """How many events were captured since the start, forgotten ones included."""
+        with self._condition:
+            return self._forgotten + len(self._events)
+
+    def _since(self, position):
+        """The events still kept that were captured at or after ``position`` (see :meth:`_position`)."""
+        with self._condition:
+            return self._events[max(position - self._forgotten, 0):]
 
     def get_event(self, idx=0):
         """Return the event captured at position ``idx`` (the first by default; negative counts from the end)."""
@@ -165,7 +177,7 @@ class EventCapture:
         """
         return _MatchDuring(self, event_filter, list(expected_events or ()), tolerate, timeout)
 
-    def _wait(self, start, event_filter, number_of_matches, timeout, tolerate):
+    def _wait(self, start, event_filter, number_of_matches, timeout, tolerate, block=False):
         __tracebackhide__ = True
         if number_of_matches < 0:
             raise ValueError(f'number_of_matches must not be negative, got {number_of_matches!r}')
@@ -175,22 +187,21 @@ class EventCapture:
         seen = start
         while True:
             with self._condition:
-                while len(self._events) <= seen and len(matches) < number_of_matches:
+                while self._position() <= seen and len(matches) < number_of_matches:
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
                         break
                     self._condition.wait(remaining)
-                fresh = self._events[seen:]
-            seen += len(fresh)
+                fresh = self._since(seen)
+                seen = self._position()
             matches.extend(matcher.matches(fresh))
             if len(matches) >= number_of_matches:
                 return matches
             if not fresh:
                 raise EventWaitTimeout(self._timeout_message(
-                    start, matcher, number_of_matches, len(matches), timeout))
+                    start, matcher, number_of_matches, len(matches), timeout, block))
 
-    def _timeout_message(self, start, matcher, wanted, found, timeout):
-        events = self.events
+    def _timeout_message(self, start, matcher, wanted, found, timeout, block):
         noun = 'event' if wanted == 1 else 'events'
         matching = '' if matcher.event_filter is None else f' matching {matcher.describe()}'
         lines = [f'Timed out after {timeout:g} s waiting for {wanted} {noun}{matching}: {found} arrived.']
@@ -198,8 +209,8 @@ class EventCapture:
             lines.append(f'Matched tolerating: {format_tolerances(matcher.tolerate)}')
         if matcher.errors:
             lines.append(f'The filter raised on {matcher.errors} event(s); the last time: {matcher.last_error!r}')
-        counted = events[start:]
-        scope = ' since the block started' if start else ''
+        counted = self._since(start)
+        scope = ' since the block started' if block else ''
         lines.append(f'Events captured{scope} ({len(counted)}):')
         lines.append(format_events(counted))
         return '\n'.join(lines)
@@ -218,7 +229,7 @@ class _MatchDuring:
         self.start = None
 
     def __enter__(self):
-        self.start = len(self.capture.events)
+        self.start = self.capture._position()  # pylint: disable=protected-access
         return self
 
     def __exit__(self, exc_type, exc_value, traceback):
@@ -228,9 +239,9 @@ class _MatchDuring:
         capture = self.capture
         if self.expected_events:
             matches = capture._wait(  # pylint: disable=protected-access
-                self.start, self.event_filter, len(self.expected_events), self.timeout, self.tolerate)
+                self.start, self.event_filter, len(self.expected_events), self.timeout, self.tolerate, block=True)
         else:
-            matches = self.matcher.matches(capture.events[self.start:])
+            matches = self.matcher.matches(capture._since(self.start))  # pylint: disable=protected-access
         assert_events_match(self.expected_events, matches, self.tolerate)
         return False
 

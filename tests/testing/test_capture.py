@@ -325,7 +325,8 @@ class TestWaitForEvents:
         with EventCapture() as captured:
             with pytest.raises(EventWaitTimeout) as raised:
                 captured.wait_for_events(timeout=0.01)
-        assert str(raised.value) == 'Timed out after 0.01 s waiting for 1 event: 0 arrived.\nEvents captured (0):\n  (none)'
+        assert str(raised.value) == (
+            'Timed out after 0.01 s waiting for 1 event: 0 arrived.\nEvents captured (0):\n  (none)')
 
     def test_a_filter_that_raises_counts_as_no_match_and_is_reported(self):
         def needs_old_time(event):
@@ -415,3 +416,14 @@ class TestAssertEventsMatchDuring:
             with pytest.raises(KeyError):
                 with captured.assert_events_match_during({'name': 'x'}, [{'name': 'x'}], timeout=30):
                     raise KeyError('boom')
+
+    def test_clear_inside_the_block_forgets_only_what_was_captured_so_far(self):
+        emitter = tracker.Tracker()
+        with EventCapture() as captured:
+            emitter.emit('before.one')
+            emitter.emit('before.two')
+            with captured.assert_events_match_during({'name': 'foobar'}, [{'data': {'n': 2}}], timeout=30):
+                emitter.emit('foobar', {'n': 1})
+                captured.clear()
+                emitter.emit('foobar', {'n': 2})
+            assert [event['data'] for event in captured.wait_for_events({'name': 'foobar'})] == [{'n': 2}]
