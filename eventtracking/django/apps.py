@@ -4,6 +4,8 @@ import logging
 
 from django.apps import AppConfig
 
+from eventtracking.exceptions import ImproperlyConfigured
+
 LOG = logging.getLogger(__name__)
 
 
@@ -34,8 +36,18 @@ class EventTrackingConfig(AppConfig):
         checks.register()
         try:
             override_default_tracker()
+        except (ValueError, TypeError, ImproperlyConfigured) as exc:
+            LOG.error('%s; %s', _one_line(exc), _CONSEQUENCE)
         except Exception:  # pylint: disable=broad-except
-            LOG.exception(
-                'The event-tracking settings could not be built, so no default tracker is registered and '
-                'events are dropped; run "manage.py check" to see every problem with its setting path'
-            )
+            LOG.exception('The event-tracking settings could not be built; %s', _CONSEQUENCE)
+
+
+_CONSEQUENCE = (
+    'no default tracker is registered and events are dropped. Run "manage.py check" to see every problem '
+    'in the event-tracking settings with its setting path'
+)
+
+
+def _one_line(exc):
+    notes = ' '.join(getattr(exc, '__notes__', ()))
+    return f'Event tracking is not set up: {type(exc).__name__}: {exc}' + (f' ({notes})' if notes else '')

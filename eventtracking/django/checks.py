@@ -7,7 +7,7 @@ the checks first) builds ``EVENT_TRACKING_BACKENDS`` and
     ?: (eventtracking.E001) EVENT_TRACKING_BACKENDS['xapi']['OPTIONS']['backends']['xapi']['ENGINE']:
         cannot import 'dummy.backend.engine': No module named 'dummy'
 
-=====================  ==========================================================
+======================  ==========================================================
 ``eventtracking.E001``  an ENGINE that cannot be imported
 ``eventtracking.E002``  a malformed node: ENGINE not a string, OPTIONS not a dict,
                         a backend or processor entry without ENGINE
@@ -25,7 +25,7 @@ the checks first) builds ``EVENT_TRACKING_BACKENDS`` and
 ``eventtracking.W001``  a key next to ENGINE other than OPTIONS (ignored; a typo?)
 ``eventtracking.W002``  ``TrackMiddleware`` before the session or authentication middleware
 ``eventtracking.W003``  ``EVENT_TRACKING_BACKENDS`` set but ``EVENT_TRACKING_ENABLED`` not
-=====================  ==========================================================
+======================  ==========================================================
 
 Building means constructing every backend and processor once, as the tracker
 will, so a constructor's own validation (a bad regular expression, a bad

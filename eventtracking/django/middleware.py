@@ -172,7 +172,12 @@ class TrackMiddleware:
         path = request.META.get('PATH_INFO', '')
         if is_ignored_path(path):
             return
-        current.emit(path, {'GET': censored_parameters(request.GET), 'POST': _post_parameters(request)})
+        try:
+            post = _post_parameters(request)
+        except _PostReadError as failure:
+            current.emit(path, {'GET': censored_parameters(request.GET), 'POST': {}})
+            raise failure.error from None
+        current.emit(path, {'GET': censored_parameters(request.GET), 'POST': post})
 
 
 def enter_request_context(current, context):
@@ -306,12 +311,33 @@ def censored_parameters(query_dict):
 
 
 def _post_parameters(request):
+    """The censored POST parameters; ``{}`` when the body is not a readable form.
+
+    A parse error must reach the view as if this middleware had not read the
+    body: when the body can be parsed again, the parse state is reset so the
+    view meets the same error; when the stream is spent (a multipart body), the
+    error is re-raised after the event is emitted, and Django answers it as it
+    answers any malformed form (400 for too many fields).
+    """
     try:
         return censored_parameters(request.POST)
     except Exception as exc:  # pylint: disable=broad-except
         LOG.warning('Request event for %r: the POST data could not be read (%s: %s); it is left out',
                     request.META.get('PATH_INFO', ''), type(exc).__name__, exc)
-        return {}
+        # pylint: disable=protected-access
+        if hasattr(request, '_body') or not getattr(request, '_read_started', False):
+            for attribute in ('_post', '_files'):
+                request.__dict__.pop(attribute, None)
+            return {}
+        raise _PostReadError(exc) from exc
+
+
+class _PostReadError(Exception):
+    """Carries a POST parse error past the request event, to be re-raised for Django to answer."""
+
+    def __init__(self, error):
+        super().__init__(str(error))
+        self.error = error
 
 
 def _default_tracker():

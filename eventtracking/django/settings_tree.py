@@ -177,7 +177,7 @@ class TreeBuilder:
                 if key not in (ENGINE_KEY, OPTIONS_KEY):
                     self._report(W_UNKNOWN_KEY, item_path(path, key),
                                  f'ignored: only {ENGINE_KEY!r} and {OPTIONS_KEY!r} are read next to an ENGINE',
-                                 hint=f'Did you mean {OPTIONS_KEY!r}?' if key.upper().startswith('OPT') else None)
+                                 hint=f'Did you mean {OPTIONS_KEY!r}?' if str(key).upper().startswith('OPT') else None)
         if options is None:
             options = {}
         if not isinstance(options, dict):
@@ -208,8 +208,8 @@ class TreeBuilder:
         role = CHILD_ROLES.get(key)
         if role == BACKEND and isinstance(value, dict) and not is_engine_node(value):
             return {name: self.build(child, item_path(path, name), BACKEND) for name, child in value.items()}
-        if role == PROCESSOR and isinstance(value, list):
-            return [self.build(child, item_path(path, index), PROCESSOR) for index, child in enumerate(value)]
+        if role == PROCESSOR and isinstance(value, (list, tuple)):
+            return type(value)(self.build(child, item_path(path, index), PROCESSOR) for index, child in enumerate(value))
         return self.build(value, path)
 
     def _options_accepted(self, cls, options, options_path):

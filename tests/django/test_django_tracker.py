@@ -1,5 +1,6 @@
 """DjangoTracker: backends and processors built from settings, the default tracker, the app config."""
 
+import copy
 import logging
 import subprocess
 import sys
@@ -15,7 +16,7 @@ from eventtracking.django.apps import EventTrackingConfig
 from eventtracking.exceptions import ImproperlyConfigured
 from eventtracking.locator import ContextVarLocator, ThreadLocalContextLocator
 from eventtracking.processors.regex_filter import RegexFilter
-from tests.django.helpers import NamedRoutingBackend, RecordingBackend, Tagger
+from tests.django.helpers import NamedRoutingBackend, RecordingBackend
 
 ENROLLMENT_EVENTS = ['edx.course.enrollment.activated', 'edx.course.enrollment.deactivated']
 ALLOWLIST_FILTER = {
@@ -36,7 +37,7 @@ def seed_tree(name, logger_name, outer_engine='tests.django.helpers.NamedRouting
     Celery and event-bus routing backends do) and the placeholder
     ``'dummy.backend.engine'`` is a LoggerBackend.
     """
-    return {
+    return copy.deepcopy({
         name: {
             'ENGINE': outer_engine,
             'OPTIONS': {
@@ -48,7 +49,7 @@ def seed_tree(name, logger_name, outer_engine='tests.django.helpers.NamedRouting
             },
         },
         'tracking_logs': TRACKING_LOGS,
-    }
+    })
 
 
 def test_setting_names_are_the_originals():
@@ -298,3 +299,14 @@ def test_importing_without_django_names_the_extra():
     )
     result = subprocess.run([sys.executable, '-c', program], capture_output=True, text=True, check=True, timeout=60)
     assert "pip install 'eventtracking[django]'" in result.stdout
+
+
+@pytest.mark.parametrize('backends, processors, message', [
+    ([{'ENGINE': 'tests.django.helpers.RecordingBackend'}], [], 'EVENT_TRACKING_BACKENDS: must be a dict'),
+    ({}, {'ENGINE': 'tests.django.helpers.Tagger'}, 'EVENT_TRACKING_PROCESSORS: must be a list'),
+])
+def test_settings_of_the_wrong_type_raise_type_error(settings, backends, processors, message):
+    settings.EVENT_TRACKING_BACKENDS = backends
+    settings.EVENT_TRACKING_PROCESSORS = processors
+    with pytest.raises(TypeError, match=message):
+        DjangoTracker()
