@@ -9,8 +9,8 @@ import pytest
 import eventtracking
 from eventtracking import tracker
 from eventtracking.backends.routing import RoutingBackend
+from eventtracking.processors.legacy import LegacyFieldMappingProcessor
 from eventtracking.testing import EventWaitTimeout, InMemoryBackend
-from tests.testing.helpers import legacy_layout
 
 pytest_plugins = ['pytester']
 
@@ -18,7 +18,7 @@ pytest_plugins = ['pytester']
 @pytest.fixture
 def legacy_tracker():
     """A default tracker that gives events the legacy layout the guide's examples assert on."""
-    legacy = tracker.Tracker(backends={'mem': InMemoryBackend()}, processors=[legacy_layout])
+    legacy = tracker.Tracker(backends={'mem': InMemoryBackend()}, processors=[LegacyFieldMappingProcessor()])
     tracker.register_tracker(legacy)
     return legacy
 

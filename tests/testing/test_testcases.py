@@ -11,7 +11,7 @@ from eventtracking.testing import (
 )
 from eventtracking.testing import testcases
 
-LEGACY_LAYOUT = [{'ENGINE': 'tests.testing.helpers.LegacyLayoutProcessor'}]
+LEGACY_LAYOUT = [{'ENGINE': 'eventtracking.processors.legacy.LegacyFieldMappingProcessor'}]
 
 
 def my_function_that_emits_events():
