@@ -125,19 +125,7 @@ class RoutingBackend:
                 return
             if owned:
                 route = self._owned_route
-        for name, backend, needs_copy in route:
-            if needs_copy:
-                try:
-                    payload = copy_event(event)
-                except RecursionError:
-                    self._count_uncopyable(event, name)
-                    continue
-            else:
-                payload = event
-            try:
-                backend.send(payload)
-            except Exception as exc:  # pylint: disable=broad-except
-                self._backend_failed(name, event, exc)
+        self._fan_out(event, route)
 
     def _replan(self):
         """Note, for each processor, whether it may change events and its ``accepts`` if it only asks that."""
