@@ -1,0 +1,250 @@
+"""The documentation's examples run: every doctest example, and the quick start followed step by step.
+
+* The Sphinx doctest builder runs every ``testcode``/``doctest`` block of
+  ``docs/`` (in a separate process, with the docs' own Django settings).
+* The quick start is followed as a newcomer would: ``track.py`` run in an
+  empty directory; a Django project made with ``startproject``, the settings,
+  view and URLs of the page added, ``migrate``, ``check``, ``runserver``, a
+  request, ``manage.py shell``. Each tracking log must hold the lines the page
+  shows (timestamps, and the host and user agent of the request, aside).
+* No Python example in ``docs/`` escapes these tests, and every
+  ``pip install 'eventtracking[...]'`` names extras that exist.
+"""
+
+import importlib.metadata
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / 'docs'
+QUICKSTART = DOCS / 'quickstart'
+QUICKSTART_PAGE = DOCS / 'quickstart.rst'
+
+EXAMPLE_FILES = {
+    QUICKSTART / 'track.py',
+    QUICKSTART / 'mysite' / 'settings_tail.py',
+    QUICKSTART / 'mysite' / 'views.py',
+    QUICKSTART / 'mysite' / 'urls.py',
+}
+"""Files the docs show with ``literalinclude``; the quick start tests below run each of them."""
+
+PLAIN_COMMANDS = [
+    'python -m venv venv && . venv/bin/activate',
+    'pip install eventtracking',
+    'python track.py',
+    'cat tracking.log',
+]
+DJANGO_COMMANDS = [
+    "pip install 'eventtracking[django]'",
+    'django-admin startproject mysite',
+    'cd mysite',
+    'python manage.py migrate',
+    'python manage.py check',
+    'python manage.py runserver',
+    'curl http://127.0.0.1:8000/enroll/course-v1:edX+DemoX+Demo/',
+    'cat tracking.log',
+    "python manage.py shell -c \"from eventtracking import tracker; "
+    "tracker.emit('edx.shell.greeting.sent', {'greeting': 'hello'})\"",
+    'tail -n 1 tracking.log',
+]
+"""The commands the quick start shows, in order; the tests below do what each says."""
+
+VARYING_FIELDS = ('timestamp', 'host', 'agent')
+"""Fields that differ from run to run or machine to machine (checked for shape, not value)."""
+
+
+def _environment():
+    """The environment of the commands: this interpreter's, without the test suite's Django settings."""
+    env = dict(os.environ)
+    env.pop('DJANGO_SETTINGS_MODULE', None)
+    env['PYTHONDONTWRITEBYTECODE'] = '1'
+    return env
+
+
+def _run(args, cwd, timeout=120):
+    result = subprocess.run(args, cwd=cwd, env=_environment(), capture_output=True, text=True, timeout=timeout,
+                            check=False)
+    assert result.returncode == 0, f'{args} failed:\n{result.stdout}\n{result.stderr}'
+    return result
+
+
+def _section(page, title):
+    """The text of the section headed ``title`` (up to the next heading of the same level)."""
+    text = page.read_text(encoding='utf-8')
+    start = text.index(f'\n{title}\n{"-" * len(title)}\n')
+    following = re.search(r'\n[^\n]+\n-{3,}\n', text[start + 1:])
+    return text[start:start + 1 + following.start()] if following else text[start:]
+
+
+def _shown_commands(section):
+    return [line.strip()[2:] for line in section.splitlines() if line.strip().startswith('$ ')]
+
+
+def _shown_log_lines(section):
+    return [json.loads(line.strip()) for line in section.splitlines() if line.strip().startswith('{"name"')]
+
+
+def _logged(path):
+    return [json.loads(line) for line in path.read_text(encoding='utf-8').splitlines()]
+
+
+def _steady(event):
+    """``event`` with the run-dependent fields replaced, after checking their shape."""
+    event = json.loads(json.dumps(event))
+    timestamp = event['timestamp']
+    assert timestamp.endswith('+00:00') and datetime.fromisoformat(timestamp), timestamp
+    event['timestamp'] = '<timestamp>'
+    context = event.get('context', {})
+    for field in VARYING_FIELDS[1:]:
+        if field in context:
+            assert isinstance(context[field], str) and context[field], (field, context)
+            context[field] = f'<{field}>'
+    return event
+
+
+def _assert_same_lines(actual, shown):
+    """The logged events equal the ones the page shows, key order included (it is the line format)."""
+    assert [json.dumps(_steady(event)) for event in actual] == [json.dumps(_steady(event)) for event in shown]
+
+
+def _free_port():
+    with socket.socket() as probe:
+        probe.bind(('127.0.0.1', 0))
+        return probe.getsockname()[1]
+
+
+def _get(url, timeout=5):
+    with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (loopback only)
+        return response.read().decode('utf-8')
+
+
+def _wait_for_server(url, process, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f'runserver exited with {process.returncode}:\n{process.stdout.read()}')
+        try:
+            with urllib.request.urlopen(url, timeout=2):  # noqa: S310 (loopback only)
+                return
+        except urllib.error.HTTPError:
+            return
+        except OSError:
+            time.sleep(0.1)
+    pytest.fail(f'runserver did not answer {url} within {timeout}s')
+
+
+def test_the_quick_start_shows_the_commands_these_tests_follow():
+    assert _shown_commands(_section(QUICKSTART_PAGE, 'Plain Python')) == PLAIN_COMMANDS
+    assert _shown_commands(_section(QUICKSTART_PAGE, 'Django')) == DJANGO_COMMANDS
+
+
+def test_plain_python_quick_start_writes_the_events_it_shows_to_tracking_log(tmp_path):
+    shutil.copy(QUICKSTART / 'track.py', tmp_path / 'track.py')
+
+    _run([sys.executable, 'track.py'], cwd=tmp_path)
+
+    shown = _shown_log_lines(_section(QUICKSTART_PAGE, 'Plain Python'))
+    assert len(shown) == 2
+    _assert_same_lines(_logged(tmp_path / 'tracking.log'), shown)
+
+
+@pytest.mark.server
+def test_django_quick_start_writes_the_events_it_shows_to_tracking_log(tmp_path):
+    section = _section(QUICKSTART_PAGE, 'Django')
+    shown = _shown_log_lines(section)
+    assert len(shown) == 2
+    _run([sys.executable, '-m', 'django', 'startproject', 'mysite'], cwd=tmp_path)
+    project = tmp_path / 'mysite'
+    with open(project / 'mysite' / 'settings.py', 'a', encoding='utf-8') as settings_file:
+        settings_file.write('\n' + (QUICKSTART / 'mysite' / 'settings_tail.py').read_text(encoding='utf-8'))
+    shutil.copy(QUICKSTART / 'mysite' / 'views.py', project / 'mysite' / 'views.py')
+    shutil.copy(QUICKSTART / 'mysite' / 'urls.py', project / 'mysite' / 'urls.py')
+
+    _run([sys.executable, 'manage.py', 'migrate'], cwd=project)
+    check = _run([sys.executable, 'manage.py', 'check'], cwd=project)
+    assert 'System check identified no issues (0 silenced).' in check.stdout
+
+    port = _free_port()
+    server = subprocess.Popen(  # pylint: disable=consider-using-with
+        [sys.executable, 'manage.py', 'runserver', '--noreload', f'127.0.0.1:{port}'],
+        cwd=project, env=_environment(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        base = f'http://127.0.0.1:{port}'
+        _wait_for_server(f'{base}/admin/login/', server)
+        curl_url = DJANGO_COMMANDS[6].split()[1]
+        body = _get(curl_url.replace('http://127.0.0.1:8000', base))
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        server.stdout.close()
+    assert body == 'Enrolled in course-v1:edX+DemoX+Demo\n'
+    assert f'\n    $ {DJANGO_COMMANDS[6]}\n    {body.strip()}\n' in section
+    _assert_same_lines(_logged(project / 'tracking.log'), shown[:1])
+
+    shell = DJANGO_COMMANDS[8]
+    code = shell[shell.index('-c "') + 4:-1]
+    _run([sys.executable, 'manage.py', 'shell', '-c', code], cwd=project)
+    _assert_same_lines(_logged(project / 'tracking.log')[-1:], shown[1:])
+
+
+def test_every_doctest_example_in_the_docs_passes(tmp_path):
+    out = tmp_path / 'doctest'
+    result = subprocess.run(
+        [sys.executable, '-m', 'sphinx', '-b', 'doctest', '-W', '--keep-going', '-q',
+         '-d', str(tmp_path / 'doctrees'), str(DOCS), str(out)],
+        cwd=ROOT, env=_environment(), capture_output=True, text=True, timeout=240, check=False,
+    )
+    report = (out / 'output.txt').read_text(encoding='utf-8') if (out / 'output.txt').exists() else ''
+    assert result.returncode == 0, f'{report}\n{result.stdout}\n{result.stderr}'
+    assert re.search(r'^\s+0 failures in tests$', report, re.M), report
+    assert re.search(r'^\s+0 failures in setup code$', report, re.M), report
+    assert re.search(r'^\s+0 failures in cleanup code$', report, re.M), report
+    ran = int(re.search(r'^\s+(\d+) tests?$', report, re.M).group(1))
+    blocks = 0
+    for page in DOCS.glob('*.rst'):
+        count = len(re.findall(r'^\s*\.\. (?:testcode|doctest)::', page.read_text(encoding='utf-8'), re.M))
+        if count:
+            assert f'Document: {page.stem}\n' in report, f'the examples of {page.name} did not run'
+        blocks += count
+    assert blocks and ran >= blocks, (ran, blocks)
+
+
+def test_no_python_example_in_the_docs_escapes_these_tests():
+    untested = []
+    for page in sorted(DOCS.glob('*.rst')):
+        text = page.read_text(encoding='utf-8')
+        for match in re.finditer(r'^\s*\.\. (?:code-block|code|sourcecode|highlight)::\s*(\S+)', text, re.M):
+            if match.group(1).lower() in ('python', 'python3', 'py', 'py3', 'pycon', 'default'):
+                untested.append(f'{page.name}: {match.group(0).strip()} (use testcode or doctest)')
+        for line in text.splitlines():
+            if line.rstrip().endswith('::') and not line.lstrip().startswith('..'):
+                untested.append(f'{page.name}: a bare literal block after {line.strip()!r} (use testcode, or say its language)')
+        for include in re.findall(r'^\s*\.\. literalinclude::\s*(\S+)', text, re.M):
+            if (page.parent / include).resolve() not in EXAMPLE_FILES:
+                untested.append(f'{page.name}: {include} is shown but no test runs it')
+    assert not untested, '\n'.join(untested)
+
+
+def test_every_install_command_names_extras_that_exist():
+    extras = set(importlib.metadata.metadata('eventtracking').get_all('Provides-Extra') or ())
+    named = {}
+    for page in sorted(DOCS.glob('*.rst')) + [ROOT / 'README.rst']:
+        for group in re.findall(r'eventtracking\[([^\]]+)\]', page.read_text(encoding='utf-8')):
+            for extra in group.split(','):
+                named.setdefault(extra.strip(), page.name)
+    assert named
+    missing = {extra: page for extra, page in named.items() if extra not in extras}
+    assert not missing, f'extras named in the docs but not in setup.py: {missing}'
