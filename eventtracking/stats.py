@@ -34,6 +34,15 @@ EMIT_ERROR = 'emit_error'
 NO_TRACKER = 'no_tracker'
 """``eventtracking.tracker.emit`` was called while no default tracker was registered."""
 
+PUBLISH_ERROR = 'publish_error'
+"""A backend could not hand the event to its broker (Celery's, say): logged at ERROR, the event is lost."""
+
+BACKED_OFF = 'backed_off'
+"""A backend skipped the event because its server was unreachable moments ago: logged at WARNING."""
+
+UNAVAILABLE = 'unavailable'
+"""A backend's client library is not installed: warned about once at construction, counted per event."""
+
 
 def merge_stats(*snapshots):
     """Sum several ``stats`` snapshots into one dict."""

@@ -1,5 +1,6 @@
 """The Django app of eventtracking: builds the default tracker from settings and registers the system checks."""
 
+import importlib.util
 import logging
 
 from django.apps import AppConfig
@@ -20,7 +21,8 @@ class EventTrackingConfig(AppConfig):
     verbose_name = 'Event tracking'
 
     def ready(self):
-        """Register the system checks, then a :class:`~eventtracking.django.DjangoTracker` as the default tracker.
+        """Register the system checks, make a :class:`~eventtracking.django.DjangoTracker` the default tracker,
+        and connect the event-bus handler when ``openedx-events`` is installed.
 
         A configuration error does not stop Django from starting: it is logged
         here and ``manage.py check`` (run by ``runserver``, ``migrate`` and the
@@ -40,6 +42,20 @@ class EventTrackingConfig(AppConfig):
             LOG.error('%s; %s', _one_line(exc), _CONSEQUENCE)
         except Exception:  # pylint: disable=broad-except
             LOG.exception('The event-tracking settings could not be built; %s', _CONSEQUENCE)
+        connect_event_bus_handler()
+
+
+def connect_event_bus_handler():
+    """Connect :func:`eventtracking.handlers.send_tracking_log_to_backends` to ``TRACKING_EVENT_EMITTED``.
+
+    Importing the handlers module connects it; without ``openedx-events`` (the
+    ``eventbus`` extra) there is no event bus to listen to, and nothing is done.
+    Returns whether the handler is connected.
+    """
+    if importlib.util.find_spec('openedx_events') is None:
+        return False
+    import eventtracking.handlers  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
+    return True
 
 
 _CONSEQUENCE = (

@@ -310,3 +310,22 @@ def test_settings_of_the_wrong_type_raise_type_error(settings, backends, process
     settings.EVENT_TRACKING_PROCESSORS = processors
     with pytest.raises(TypeError, match=message):
         DjangoTracker()
+
+
+def test_ready_connects_the_event_bus_handler():
+    from openedx_events.analytics.signals import TRACKING_EVENT_EMITTED  # pylint: disable=import-outside-toplevel
+
+    from eventtracking.django.apps import connect_event_bus_handler  # pylint: disable=import-outside-toplevel
+    from eventtracking.handlers import send_tracking_log_to_backends  # pylint: disable=import-outside-toplevel
+
+    apps.get_app_config('eventtracking_django').ready()
+    assert connect_event_bus_handler() is True
+    live = [entry[1]() for entry in TRACKING_EVENT_EMITTED.receivers]
+    assert live.count(send_tracking_log_to_backends) == 1
+
+
+def test_without_openedx_events_no_handler_is_connected(monkeypatch):
+    from eventtracking.django import apps as apps_module  # pylint: disable=import-outside-toplevel
+
+    monkeypatch.setattr(apps_module.importlib.util, 'find_spec', lambda name: None)
+    assert apps_module.connect_event_bus_handler() is False

@@ -1,0 +1,126 @@
+"""Celery tasks: the worker half of :class:`~eventtracking.backends.async_routing.AsyncRoutingBackend`.
+
+:func:`send_event` runs in a Celery worker. It finds the ``AsyncRoutingBackend``
+by name among the default tracker's top-level backends and sends the event,
+already processed in the web process, to that backend's nested backends.
+
+Publishing from the web process is bounded: unless the caller passes its own
+``retry``/``retry_policy``, :class:`SendEventTask` publishes with
+:data:`PUBLISH_RETRY_POLICY` (reconnect once, no waiting), so an unreachable
+broker costs the request milliseconds instead of Celery's default of
+several seconds. A broker that accepts connections but never answers is
+bounded only by the app's ``broker_transport_options`` (``socket_timeout``,
+``socket_connect_timeout`` for Redis).
+"""
+
+from eventtracking._extras import missing_extra
+
+try:
+    from celery import Task, shared_task
+    from celery.utils.log import get_task_logger
+except ImportError as exc:
+    raise missing_extra('celery', __name__, exc) from exc
+
+from eventtracking.events import event_name
+from eventtracking.isolation import copy_event
+from eventtracking.processors.exceptions import NoBackendEnabled, NoTransformerImplemented
+from eventtracking.stats import BACKEND_ERROR
+from eventtracking.tracker import get_tracker
+
+logger = get_task_logger(__name__)
+
+MAX_RETRIES = 3
+"""How many times :func:`send_event` is retried before it gives up on an event."""
+
+COUNTDOWN = 30
+"""Seconds between a failed attempt of :func:`send_event` and its retry."""
+
+PUBLISH_RETRY_POLICY = {'max_retries': 1, 'interval_start': 0, 'interval_step': 0, 'interval_max': 0}
+"""How :class:`SendEventTask` publishes from application code: one immediate reconnect, then give up."""
+
+
+class SendEventTask(Task):
+    """Task class of :func:`send_event`: its messages are published without lingering on a dead broker.
+
+    Called from application code (not from inside a running ``send_event``,
+    whose retries use the app's own policy), ``apply_async`` and ``delay``
+    publish with ``retry=True`` and :attr:`publish_retry_policy` unless the
+    caller passes ``retry`` or ``retry_policy``. One reconnect is allowed so
+    that a connection dropped by a broker restart does not lose the event.
+    """
+
+    publish_retry_policy = PUBLISH_RETRY_POLICY
+
+    def apply_async(self, args=None, kwargs=None, task_id=None, producer=None,
+                    link=None, link_error=None, shadow=None, **options):
+        if self.request.called_directly:
+            options.setdefault('retry', True)
+            options.setdefault('retry_policy', dict(self.publish_retry_policy))
+        return super().apply_async(args, kwargs, task_id, producer, link, link_error, shadow, **options)
+
+
+try:
+    from edx_django_utils.monitoring import set_code_owner_attribute_from_module
+except ImportError:  # edx-django-utils comes with the eventbus extra, not the celery one
+    set_code_owner_attribute_from_module = None
+
+
+def _set_code_owner(module):
+    """Tag the task for Open edX code-owner monitoring when that is available; never fails."""
+    if set_code_owner_attribute_from_module is None:
+        return
+    try:
+        set_code_owner_attribute_from_module(module)
+    except Exception:  # pylint: disable=broad-except
+        logger.debug('Could not set the code owner attribute for %s', module, exc_info=True)
+
+
+@shared_task(bind=True, base=SendEventTask)
+def send_event(self, backend_name, processed_event, nested_backends=None):
+    """Send ``processed_event`` to the nested backends of the default tracker's backend ``backend_name``.
+
+    Meant to be enqueued only by ``AsyncRoutingBackend``: the backend's
+    processors have already run, and ``backend_name`` names a top-level
+    routing backend of the default tracker.
+
+    ``NoTransformerImplemented`` and ``NoBackendEnabled`` are logged at INFO.
+    Any other failure retries the task after :data:`COUNTDOWN` seconds, at most
+    :data:`MAX_RETRIES` times; when nested backends fail, only those are
+    retried (their names travel in ``nested_backends``), and when the retries
+    run out they are logged at ERROR and counted as ``backend_error``.
+    """
+    _set_code_owner(self.__module__)
+    name = event_name(processed_event)
+    try:
+        backend = get_tracker().backends[backend_name]
+        if nested_backends is None:
+            failed = backend.send_to_backends(copy_event(processed_event))
+        else:
+            failed = backend.send_to_backends(copy_event(processed_event), backend_names=nested_backends)
+    except (NoTransformerImplemented, NoBackendEnabled) as exc:
+        logger.info('[send_event] Failed to send event [%s] with backend [%s], [%s]', name, backend_name, exc)
+        return
+    except Exception as exc:  # pylint: disable=broad-except
+        logger.exception('[send_event] Failed to send event [%s] with backend [%s], [%r]', name, backend_name, exc)
+        raise self.retry(exc=exc, countdown=COUNTDOWN, max_retries=MAX_RETRIES)
+
+    if not isinstance(failed, (list, tuple)) or not failed:
+        return
+    failed = list(failed)
+    if self.request.retries >= MAX_RETRIES:
+        counters = getattr(backend, 'counters', None)
+        if counters is not None:
+            counters.increment(BACKEND_ERROR, len(failed))
+        logger.error(
+            '[send_event] Gave up on event [%s] for backend(s) %s of [%s] after %d retries (%s)',
+            name, ', '.join(failed), backend_name, self.request.retries, BACKEND_ERROR,
+        )
+        return
+    logger.warning(
+        '[send_event] Event [%s] failed in backend(s) %s of [%s]; retrying them in %ss (retry %d of %d)',
+        name, ', '.join(failed), backend_name, COUNTDOWN, self.request.retries + 1, MAX_RETRIES,
+    )
+    raise self.retry(
+        args=(backend_name, processed_event), kwargs={'nested_backends': failed},
+        countdown=COUNTDOWN, max_retries=MAX_RETRIES,
+    )

@@ -1,0 +1,37 @@
+"""Shared fixtures: the loopback servers of :mod:`tests.servers`, and registering a default tracker."""
+
+import pytest
+
+from eventtracking import tracker
+from tests.servers import (  # noqa: F401  pylint: disable=unused-import  # fixtures
+    MEASUREMENTS, celery_broker_app, celery_worker_thread, redis_server,
+)
+
+
+@pytest.fixture
+def register_default_tracker():
+    """A function that registers a tracker as the default one until the end of the test."""
+    saved = dict(tracker.TRACKERS)
+
+    def register(instance):
+        tracker.register_tracker(instance)
+        return instance
+
+    yield register
+    tracker.TRACKERS.clear()
+    tracker.TRACKERS.update(saved)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Print the timings tests recorded with :func:`tests.servers.record_measurement`."""
+    if not MEASUREMENTS:
+        return
+    terminalreporter.section('measured costs (not asserted)')
+    for label, seconds in MEASUREMENTS:
+        if not seconds:
+            continue
+        ordered = sorted(seconds)
+        median = ordered[len(ordered) // 2]
+        terminalreporter.write_line(
+            f'{label}: n={len(seconds)} median={median * 1000:.2f} ms max={ordered[-1] * 1000:.2f} ms'
+        )
