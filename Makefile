@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: demo test docs bench clean
+.PHONY: demo test docs bench compat clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,9 @@ docs: $(VENV)/.test-installed  ## the Sphinx documentation, warnings as errors
 
 bench:  ## this library against the original event-tracking 4.0.2 (not part of the tests)
 	$(PYTHON) bench/run.py
+
+compat: $(VENV)/.test-installed  ## the original event-tracking 4.0.2's own tests, run against this library
+	$(BIN)/python compat/run.py
 
 clean:
 	rm -rf $(VENV) docs/_build .pytest_cache

@@ -2,7 +2,7 @@
 
 Drop-in means that code and tests written against ``event-tracking`` run
 unchanged here. This script checks that claim with the original's own tests:
-it downloads the original's wheel from the package index into a temporary
+it installs their own requirements (``mock``, ``ddt``), downloads the original's wheel from the package index into a temporary
 folder, lays its ``tests`` packages over a temporary copy of this library's
 ``eventtracking`` package, and runs them with pytest in this project's
 ``.venv``. Nothing of the original is kept in this repository.
@@ -51,6 +51,7 @@ def overlay_tests(wheel, package_copy):
 def main(argv):
     work = tempfile.mkdtemp(prefix='eventtracking-compat-')
     try:
+        subprocess.run([sys.executable, '-m', 'pip', 'install', '--quiet', 'mock', 'ddt'], check=True)
         wheel = download_original(work)
         package_copy = os.path.join(work, 'src', 'eventtracking')
         shutil.copytree(os.path.join(ROOT, 'eventtracking'), package_copy,

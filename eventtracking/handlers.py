@@ -74,7 +74,7 @@ def send_tracking_log_to_backends(sender, signal, **kwargs):  # pylint: disable=
             processed_event = engine.process_event(own_copy)
         except EventEmissionExit:
             engine.counters.increment(FILTERED)
-            logger.info('[EventEmissionExit] skipping event %s for backend %s', name, key)
+            logger.info(f'[EventEmissionExit] skipping event {name}')  # the original's exact text: tests match it
             continue
         logger.debug('Successfully processed event %r for backend %s', name, key)
         engine.send_to_backends(processed_event)
