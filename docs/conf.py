@@ -40,5 +40,6 @@ nitpicky = False
 # Every example runs from a clean slate: no default tracker left over from another page.
 doctest_global_setup = '''
 from eventtracking import tracker as _tracker_module
+from doc_helpers import built, problems, tree
 _tracker_module.TRACKERS.clear()
 '''

@@ -7,6 +7,9 @@
   view and URLs of the page added, ``migrate``, ``check``, ``runserver``, a
   request, ``manage.py shell``. Each tracking log must hold the lines the page
   shows (timestamps, and the host and user agent of the request, aside).
+* The Celery example of the backends page is run the same way: the quick
+  start project plus its Celery files, a real ``celery worker`` on a Redis
+  broker on loopback, an event emitted from ``manage.py shell``.
 * No Python example in ``docs/`` escapes these tests, and every
   ``pip install 'eventtracking[...]'`` names extras that exist.
 """
@@ -31,12 +34,17 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / 'docs'
 QUICKSTART = DOCS / 'quickstart'
 QUICKSTART_PAGE = DOCS / 'quickstart.rst'
+BACKENDS_PAGE = DOCS / 'backends.rst'
+MYSITE = QUICKSTART / 'mysite'
 
 EXAMPLE_FILES = {
     QUICKSTART / 'track.py',
-    QUICKSTART / 'mysite' / 'settings_tail.py',
-    QUICKSTART / 'mysite' / 'views.py',
-    QUICKSTART / 'mysite' / 'urls.py',
+    MYSITE / 'settings_tail.py',
+    MYSITE / 'views.py',
+    MYSITE / 'urls.py',
+    MYSITE / 'settings_celery.py',
+    MYSITE / 'celery.py',
+    MYSITE / '__init__.py',
 }
 """Files the docs show with ``literalinclude``; the quick start tests below run each of them."""
 
@@ -61,21 +69,31 @@ DJANGO_COMMANDS = [
 ]
 """The commands the quick start shows, in order; the tests below do what each says."""
 
+CELERY_COMMANDS = [
+    "pip install 'eventtracking[django,celery]' 'celery[redis]'",
+    'celery -A mysite worker --loglevel=INFO',
+    "python manage.py shell -c \"from eventtracking import tracker; "
+    "tracker.emit('edx.course.enrollment.activated', {'course_id': 'course-v1:edX+DemoX+Demo'})\"",
+    'cat enrollments.log',
+]
+"""The commands of the Celery section of the backends page."""
+
 VARYING_FIELDS = ('timestamp', 'host', 'agent')
 """Fields that differ from run to run or machine to machine (checked for shape, not value)."""
 
 
-def _environment():
+def _environment(**extra):
     """The environment of the commands: this interpreter's, without the test suite's Django settings."""
     env = dict(os.environ)
     env.pop('DJANGO_SETTINGS_MODULE', None)
     env['PYTHONDONTWRITEBYTECODE'] = '1'
+    env.update(extra)
     return env
 
 
-def _run(args, cwd, timeout=120):
-    result = subprocess.run(args, cwd=cwd, env=_environment(), capture_output=True, text=True, timeout=timeout,
-                            check=False)
+def _run(args, cwd, timeout=120, **extra_env):
+    result = subprocess.run(args, cwd=cwd, env=_environment(**extra_env), capture_output=True, text=True,
+                            timeout=timeout, check=False)
     assert result.returncode == 0, f'{args} failed:\n{result.stdout}\n{result.stderr}'
     return result
 
@@ -117,6 +135,46 @@ def _steady(event):
 def _assert_same_lines(actual, shown):
     """The logged events equal the ones the page shows, key order included (it is the line format)."""
     assert [json.dumps(_steady(event)) for event in actual] == [json.dumps(_steady(event)) for event in shown]
+
+
+def _shell_code(command):
+    """The Python code of a ``python manage.py shell -c "..."`` command."""
+    return command[command.index('-c "') + 4:-1]
+
+
+def _start_project(directory, *settings_files, package_files=('views.py', 'urls.py')):
+    """``startproject mysite`` in ``directory``, with the settings snippets appended and the files copied in."""
+    _run([sys.executable, '-m', 'django', 'startproject', 'mysite'], cwd=directory)
+    project = directory / 'mysite'
+    with open(project / 'mysite' / 'settings.py', 'a', encoding='utf-8') as settings_file:
+        for name in settings_files:
+            settings_file.write('\n' + (MYSITE / name).read_text(encoding='utf-8'))
+    for name in package_files:
+        shutil.copy(MYSITE / name, project / 'mysite' / name)
+    return project
+
+
+def _wait_for_lines(path, count, process, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and len(path.read_text(encoding='utf-8').splitlines()) >= count:
+            return
+        if process.poll() is not None:
+            pytest.fail(f'{process.args} exited with {process.returncode}:\n{process.stdout.read()}')
+        time.sleep(0.1)
+    pytest.fail(f'{path.name} did not get {count} line(s) within {timeout}s')
+
+
+def _stop(process):
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+    output = process.stdout.read()
+    process.stdout.close()
+    return output
 
 
 def _free_port():
@@ -165,12 +223,7 @@ def test_django_quick_start_writes_the_events_it_shows_to_tracking_log(tmp_path)
     section = _section(QUICKSTART_PAGE, 'Django')
     shown = _shown_log_lines(section)
     assert len(shown) == 2
-    _run([sys.executable, '-m', 'django', 'startproject', 'mysite'], cwd=tmp_path)
-    project = tmp_path / 'mysite'
-    with open(project / 'mysite' / 'settings.py', 'a', encoding='utf-8') as settings_file:
-        settings_file.write('\n' + (QUICKSTART / 'mysite' / 'settings_tail.py').read_text(encoding='utf-8'))
-    shutil.copy(QUICKSTART / 'mysite' / 'views.py', project / 'mysite' / 'views.py')
-    shutil.copy(QUICKSTART / 'mysite' / 'urls.py', project / 'mysite' / 'urls.py')
+    project = _start_project(tmp_path, 'settings_tail.py')
 
     _run([sys.executable, 'manage.py', 'migrate'], cwd=project)
     check = _run([sys.executable, 'manage.py', 'check'], cwd=project)
@@ -187,17 +240,40 @@ def test_django_quick_start_writes_the_events_it_shows_to_tracking_log(tmp_path)
         curl_url = DJANGO_COMMANDS[6].split()[1]
         body = _get(curl_url.replace('http://127.0.0.1:8000', base))
     finally:
-        server.terminate()
-        server.wait(timeout=30)
-        server.stdout.close()
+        _stop(server)
     assert body == 'Enrolled in course-v1:edX+DemoX+Demo\n'
     assert f'\n    $ {DJANGO_COMMANDS[6]}\n    {body.strip()}\n' in section
     _assert_same_lines(_logged(project / 'tracking.log'), shown[:1])
 
-    shell = DJANGO_COMMANDS[8]
-    code = shell[shell.index('-c "') + 4:-1]
-    _run([sys.executable, 'manage.py', 'shell', '-c', code], cwd=project)
+    _run([sys.executable, 'manage.py', 'shell', '-c', _shell_code(DJANGO_COMMANDS[8])], cwd=project)
     _assert_same_lines(_logged(project / 'tracking.log')[-1:], shown[1:])
+
+
+def test_the_celery_example_shows_the_commands_its_test_follows():
+    assert _shown_commands(_section(BACKENDS_PAGE, 'Celery: asynchronous routing')) == CELERY_COMMANDS
+
+
+@pytest.mark.server
+def test_celery_example_delivers_the_branch_from_a_real_worker(tmp_path, redis_server):
+    shown = _shown_log_lines(_section(BACKENDS_PAGE, 'Celery: asynchronous routing'))
+    assert len(shown) == 1
+    project = _start_project(tmp_path, 'settings_tail.py', 'settings_celery.py',
+                             package_files=('views.py', 'urls.py', 'celery.py', '__init__.py'))
+    broker = {'CELERY_BROKER_URL': redis_server.url(7)}
+    _run([sys.executable, 'manage.py', 'check'], cwd=project, **broker)
+
+    worker = subprocess.Popen(  # pylint: disable=consider-using-with
+        [sys.executable, '-m', 'celery', *CELERY_COMMANDS[1].split()[1:]],
+        cwd=project, env=_environment(**broker), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        _run([sys.executable, 'manage.py', 'shell', '-c', _shell_code(CELERY_COMMANDS[2])], cwd=project, **broker)
+        _wait_for_lines(project / 'enrollments.log', 1, worker)
+    finally:
+        output = _stop(worker)
+    assert 'eventtracking.tasks.send_event' in output
+    _assert_same_lines(_logged(project / 'enrollments.log'), shown)
+    assert [event['name'] for event in _logged(project / 'tracking.log')] == ['edx.course.enrollment.activated']
 
 
 def test_every_doctest_example_in_the_docs_passes(tmp_path):
