@@ -32,6 +32,9 @@ extensions = [
 ]
 autodoc_member_order = 'bysource'
 autodoc_default_options = {'members': True, 'show-inheritance': True}
+# A method or attribute without a docstring of its own is left out, rather than shown with its base
+# class's (Celery's Task attributes, whose docstrings use roles only Celery's docs define).
+autodoc_inherit_docstrings = False
 intersphinx_mapping = {}
 exclude_patterns = ['_build']
 html_theme = 'alabaster'
