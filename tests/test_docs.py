@@ -298,6 +298,24 @@ def test_every_doctest_example_in_the_docs_passes(tmp_path):
     assert blocks and ran >= blocks, (ran, blocks)
 
 
+CODE_DIRECTIVE = re.compile(r'^(\s*)\.\. (testcode|testoutput|testsetup|testcleanup|doctest|code-block|code)::')
+
+
+def _prose_lines(text):
+    """The lines of an reStructuredText page outside the content of code directives."""
+    inside = None
+    for line in text.splitlines():
+        if inside is not None:
+            if not line.strip() or len(line) - len(line.lstrip()) > inside:
+                continue
+            inside = None
+        match = CODE_DIRECTIVE.match(line)
+        if match:
+            inside = len(match.group(1))
+            continue
+        yield line
+
+
 def test_no_python_example_in_the_docs_escapes_these_tests():
     untested = []
     for page in sorted(DOCS.glob('*.rst')):
@@ -305,7 +323,7 @@ def test_no_python_example_in_the_docs_escapes_these_tests():
         for match in re.finditer(r'^\s*\.\. (?:code-block|code|sourcecode|highlight)::\s*(\S+)', text, re.M):
             if match.group(1).lower() in ('python', 'python3', 'py', 'py3', 'pycon', 'default'):
                 untested.append(f'{page.name}: {match.group(0).strip()} (use testcode or doctest)')
-        for line in text.splitlines():
+        for line in _prose_lines(text):
             if line.rstrip().endswith('::') and not line.lstrip().startswith('..'):
                 untested.append(f'{page.name}: a bare literal block after {line.strip()!r} (use testcode, or say its language)')
         for include in re.findall(r'^\s*\.\. literalinclude::\s*(\S+)', text, re.M):
