@@ -12,9 +12,14 @@
   broker on loopback, an event emitted from ``manage.py shell``.
 * No Python example in ``docs/`` escapes these tests, and every
   ``pip install 'eventtracking[...]'`` names extras that exist.
+* The examples in the docstrings the API reference shows run too: each one
+  that is Python is executed, settings among them must pass the system
+  checks, and the ones that are not Python (outputs, sketches) are listed.
 """
 
+import importlib
 import importlib.metadata
+import inspect
 import json
 import os
 import re
@@ -22,13 +27,19 @@ import shutil
 import socket
 import subprocess
 import sys
+import textwrap
 import time
 import urllib.error
 import urllib.request
+import warnings
 from datetime import datetime
 from pathlib import Path
 
 import pytest
+from django.test import override_settings
+
+from eventtracking import tracker
+from eventtracking.django.checks import check_event_tracking_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / 'docs'
@@ -342,3 +353,111 @@ def test_every_install_command_names_extras_that_exist():
     assert named
     missing = {extra: page for extra, page in named.items() if extra not in extras}
     assert not missing, f'extras named in the docs but not in setup.py: {missing}'
+
+
+API_SKETCHES = {
+    ('eventtracking.tracker', "{'name': ..., 'timestamp': <aware UTC datetime>"),
+    ('eventtracking.processors.legacy', "{'name': 'edx.course.enrollment.activated', 'timestamp': <datetime>"),
+    ('eventtracking.processors.legacy', "{'name': 'edx.course.enrollment.activated',"),
+    ('eventtracking.processors.legacy', "'processors': [{'ENGINE': 'eventtracking.processors.legacy."),
+    ('eventtracking.django.middleware', 'MIDDLEWARE = ['),
+    ('eventtracking.django.checks', '?: (eventtracking.E001)'),
+}
+"""Literal blocks of the API docstrings that are not Python: (module, how the block starts)."""
+
+
+def _api_modules():
+    return re.findall(r'^\.\. automodule:: (\S+)', (DOCS / 'api.rst').read_text(encoding='utf-8'), re.M)
+
+
+def _literal_blocks(docstring):
+    """The ``::`` literal blocks of a docstring, dedented."""
+    lines = inspect.cleandoc(docstring).splitlines()
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        index += 1
+        if not line.rstrip().endswith('::') or line.lstrip().startswith('..'):
+            continue
+        indent = len(line) - len(line.lstrip())
+        body = []
+        while index < len(lines) and (not lines[index].strip() or len(lines[index]) - len(lines[index].lstrip()) > indent):
+            body.append(lines[index])
+            index += 1
+        if any(text.strip() for text in body):
+            yield textwrap.dedent('\n'.join(body)).strip()
+
+
+def _api_examples():
+    """(module name, block) for every literal block in the docstrings of the modules the API reference shows."""
+    for name in _api_modules():
+        module = importlib.import_module(name)
+        documented = [module]
+        for member in vars(module).values():
+            if (inspect.isclass(member) or inspect.isfunction(member)) and getattr(member, '__module__', None) == name:
+                documented.append(member)
+                if inspect.isclass(member):
+                    documented.extend(value for value in vars(member).values() if inspect.isfunction(value))
+        for item in documented:
+            for block in _literal_blocks(item.__doc__ or ''):
+                yield name, block
+
+
+def _holds_ellipsis(value):
+    if value is Ellipsis:
+        return True
+    if isinstance(value, dict):
+        return any(_holds_ellipsis(item) for item in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_holds_ellipsis(item) for item in value)
+    return False
+
+
+def _sketch(module, block):
+    """The entry of :data:`API_SKETCHES` this block is, or ``(module, block)`` when none."""
+    for known, start in API_SKETCHES:
+        if known == module and block.startswith(start):
+            return known, start
+    return module, block
+
+
+def _settings_of(block, namespace):
+    """The Django settings an example defines: its ``EVENT_TRACKING_*`` names, or one ENGINE node as a backend."""
+    settings = {key: value for key, value in namespace.items() if key.startswith('EVENT_TRACKING_')}
+    if not settings and block.startswith('{'):
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore', (DeprecationWarning, SyntaxWarning))
+            node = eval(block, {})  # pylint: disable=eval-used
+        if isinstance(node, dict) and 'ENGINE' in node:
+            settings = {'EVENT_TRACKING_BACKENDS': {'example': node}}
+    settings.setdefault('EVENT_TRACKING_ENABLED', True)
+    return settings
+
+
+def test_examples_in_the_api_docstrings_run_and_their_settings_pass_the_checks():
+    sketches, checked = set(), []
+    saved = dict(tracker.TRACKERS)
+    tracker.register_tracker(tracker.Tracker())
+    try:
+        for module, block in _api_examples():
+            try:
+                with warnings.catch_warnings():  # r'\.' written without the r in a docstring example: still Python
+                    warnings.simplefilter('ignore', (DeprecationWarning, SyntaxWarning))
+                    code = compile(block, f'<docstring example of {module}>', 'exec')
+            except SyntaxError:
+                sketches.add(_sketch(module, block))
+                continue
+            namespace = {}
+            exec(code, namespace)  # pylint: disable=exec-used
+            settings = _settings_of(block, namespace)
+            if len(settings) == 1 or _holds_ellipsis(settings):
+                continue
+            with override_settings(**settings):
+                problems = [f'{message.id} {message.msg}' for message in check_event_tracking_settings()]
+            assert not problems, f'the settings example of {module} does not pass the checks: {problems}'
+            checked.append(module)
+    finally:
+        tracker.TRACKERS.clear()
+        tracker.TRACKERS.update(saved)
+    assert sketches == API_SKETCHES, 'docstring blocks that are not Python, other than the listed sketches'
+    assert sorted(checked) == ['eventtracking.django.django_tracker', 'eventtracking.django.settings_tree'], checked
