@@ -48,6 +48,9 @@ setup(
     python_requires='>=3.11',
     install_requires=[],
     extras_require=EXTRAS,
+    entry_points={
+        'pytest11': ['eventtracking = eventtracking.testing.pytest_plugin'],
+    },
     classifiers=[
         'Development Status :: 4 - Beta',
         'Framework :: Django',

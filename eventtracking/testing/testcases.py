@@ -1,0 +1,115 @@
+"""``EventTrackingTestCase``: a Django ``TestCase`` whose default tracker keeps events in memory, at a frozen time."""
+
+try:
+    from django.test import TestCase, override_settings
+except ImportError as exc:  # pragma: no cover - exercised in a subprocess without Django
+    raise ImportError(
+        'EventTrackingTestCase needs Django, which is not installed: pip install "eventtracking[django]"',
+        name=exc.name,
+    ) from exc
+
+from eventtracking import tracker as tracker_module
+from eventtracking.backends.routing import RoutingBackend
+from eventtracking.django import DjangoTracker
+from eventtracking.testing.assertions import format_events
+from eventtracking.testing.backends import InMemoryBackend
+from eventtracking.testing.clock import FROZEN_TIME, frozen_tracker_time
+
+IN_MEMORY_BACKEND_NAME = 'mem'
+"""The name of the in-memory backend in :data:`IN_MEMORY_BACKEND_CONFIG`."""
+
+IN_MEMORY_BACKEND_CONFIG = {
+    IN_MEMORY_BACKEND_NAME: {'ENGINE': 'eventtracking.testing.backends.InMemoryBackend', 'OPTIONS': {}},
+}
+"""The ``EVENT_TRACKING_BACKENDS`` setting :class:`EventTrackingTestCase` runs its tests with."""
+
+
+@override_settings(EVENT_TRACKING_BACKENDS=IN_MEMORY_BACKEND_CONFIG)
+class EventTrackingTestCase(TestCase):
+    """A Django ``TestCase`` whose default tracker sends every event to an :class:`InMemoryBackend`.
+
+    In each test the default tracker is a fresh
+    :class:`~eventtracking.django.DjangoTracker` built from the settings
+    (``EVENT_TRACKING_BACKENDS`` is the in-memory backend, unless a subclass
+    overrides it with ``@override_settings``), and every event is stamped with
+    :attr:`frozen_time`. After a test, the previous default tracker is back.
+
+    A test that changes the settings (``@override_settings`` on the method,
+    ``with self.settings(...)``) calls :meth:`recreate_tracker` to apply them.
+    Subclasses that override ``setUp`` must call ``super().setUp()``.
+    """
+
+    frozen_time = FROZEN_TIME
+    """The instant events are stamped with (2013-10-03 08:24:55 UTC); None to let the clock run."""
+
+    tracker = None
+    """The default tracker during the test, built by :meth:`recreate_tracker`."""
+
+    def setUp(self):
+        super().setUp()
+        if self.frozen_time is not None:
+            self.enterContext(frozen_tracker_time(self.frozen_time))
+        previous = tracker_module.TRACKERS.get(tracker_module.DEFAULT_TRACKER_NAME)
+        self.addCleanup(_restore_default_tracker, previous)
+        self.recreate_tracker()
+
+    def recreate_tracker(self):
+        """Build a new :class:`DjangoTracker` from the current settings and register it as the default tracker."""
+        self.tracker = DjangoTracker()
+        tracker_module.register_tracker(self.tracker)
+        return self.tracker
+
+    @property
+    def backend(self):
+        """The in-memory backend of :attr:`tracker`: the one named ``mem``, else the first found in its tree."""
+        backends = self.tracker.backends
+        found = backends.get(IN_MEMORY_BACKEND_NAME)
+        if not isinstance(found, InMemoryBackend):
+            found = _find_in_memory_backend(backends)
+        if found is None:
+            raise LookupError(
+                'The tracker has no InMemoryBackend: EVENT_TRACKING_BACKENDS must configure one '
+                f'(for example {IN_MEMORY_BACKEND_CONFIG!r}); its backends are {list(backends)!r}'
+            )
+        return found
+
+    def get_event(self, idx=0):
+        """Return the event the in-memory backend received at position ``idx`` (the first by default)."""
+        events = self.backend.events
+        try:
+            return events[idx]
+        except IndexError:
+            raise AssertionError(
+                f'No event at index {idx}: {len(events)} event(s) emitted\n{format_events(events)}'
+            ) from None
+
+    def assert_no_events_emitted(self):
+        """Fail, showing them, if the in-memory backend received any event."""
+        events = self.backend.events
+        if events:
+            raise self.failureException(
+                f'Expected no events, {len(events)} were emitted:\n{format_events(events)}'
+            )
+
+    def assert_events_emitted(self):
+        """Fail if the in-memory backend received no event."""
+        if not self.backend.events:
+            raise self.failureException('Expected at least one event, none was emitted.')
+
+
+def _restore_default_tracker(previous):
+    if previous is None:
+        tracker_module.TRACKERS.pop(tracker_module.DEFAULT_TRACKER_NAME, None)
+    else:
+        tracker_module.register_tracker(previous)
+
+
+def _find_in_memory_backend(backends):
+    for backend in backends.values():
+        if isinstance(backend, InMemoryBackend):
+            return backend
+        if isinstance(backend, RoutingBackend):
+            found = _find_in_memory_backend(backend.backends)
+            if found is not None:
+                return found
+    return None
