@@ -56,6 +56,8 @@ EXAMPLE_FILES = {
     MYSITE / 'settings_celery.py',
     MYSITE / 'celery.py',
     MYSITE / '__init__.py',
+    DOCS / 'testing' / 'test_with_testcase.py',
+    DOCS / 'testing' / 'test_with_pytest.py',
 }
 """Files the docs show with ``literalinclude``; the quick start tests below run each of them."""
 
@@ -287,6 +289,21 @@ def test_celery_example_delivers_the_branch_from_a_real_worker(tmp_path, redis_s
     assert [event['name'] for event in _logged(project / 'tracking.log')] == ['edx.course.enrollment.activated']
 
 
+TESTING_EXAMPLES = {'test_with_testcase.py': 4, 'test_with_pytest.py': 4}
+"""The example test files of the testing page, and how many tests each holds."""
+
+
+def test_the_testing_page_examples_pass_as_tests():
+    paths = [str(DOCS / 'testing' / name) for name in TESTING_EXAMPLES]
+    result = subprocess.run(
+        [sys.executable, '-m', 'pytest', '-q', '-p', 'no:cacheprovider', *paths],
+        cwd=ROOT, env=_environment(DJANGO_SETTINGS_MODULE='tests.settings'), capture_output=True, text=True,
+        timeout=120, check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f'{sum(TESTING_EXAMPLES.values())} passed' in result.stdout, result.stdout
+
+
 def test_every_doctest_example_in_the_docs_passes(tmp_path):
     out = tmp_path / 'doctest'
     result = subprocess.run(
@@ -362,8 +379,16 @@ API_SKETCHES = {
     ('eventtracking.processors.legacy', "'processors': [{'ENGINE': 'eventtracking.processors.legacy."),
     ('eventtracking.django.middleware', 'MIDDLEWARE = ['),
     ('eventtracking.django.checks', '?: (eventtracking.E001)'),
+    ('eventtracking.testing.assertions', 'Event does not match the expected event'),
 }
 """Literal blocks of the API docstrings that are not Python: (module, how the block starts)."""
+
+API_FRAGMENTS = {
+    ('eventtracking.testing.assertions', 'from eventtracking.testing import assert_event_matches'),
+    ('eventtracking.testing.capture', 'from eventtracking.testing import EventCapture'),
+}
+"""Python blocks of the API docstrings that use a name the reader supplies (``actual_event``, ``enroll``):
+compiled, not run."""
 
 
 def _api_modules():
@@ -413,12 +438,10 @@ def _holds_ellipsis(value):
     return False
 
 
-def _sketch(module, block):
-    """The entry of :data:`API_SKETCHES` this block is, or ``(module, block)`` when none."""
-    for known, start in API_SKETCHES:
-        if known == module and block.startswith(start):
-            return known, start
-    return module, block
+def _listed(listing, module, block):
+    """The entry of ``listing`` this block is (the longest matching start), or ``(module, block)`` when none."""
+    matching = [(known, start) for known, start in listing if known == module and block.startswith(start)]
+    return max(matching, key=lambda entry: len(entry[1])) if matching else (module, block)
 
 
 def _settings_of(block, namespace):
@@ -435,7 +458,7 @@ def _settings_of(block, namespace):
 
 
 def test_examples_in_the_api_docstrings_run_and_their_settings_pass_the_checks():
-    sketches, checked = set(), []
+    sketches, fragments, checked = set(), set(), []
     saved = dict(tracker.TRACKERS)
     tracker.register_tracker(tracker.Tracker())
     try:
@@ -445,7 +468,10 @@ def test_examples_in_the_api_docstrings_run_and_their_settings_pass_the_checks()
                     warnings.simplefilter('ignore', (DeprecationWarning, SyntaxWarning))
                     code = compile(block, f'<docstring example of {module}>', 'exec')
             except SyntaxError:
-                sketches.add(_sketch(module, block))
+                sketches.add(_listed(API_SKETCHES, module, block))
+                continue
+            if _listed(API_FRAGMENTS, module, block) in API_FRAGMENTS:
+                fragments.add(_listed(API_FRAGMENTS, module, block))
                 continue
             namespace = {}
             exec(code, namespace)  # pylint: disable=exec-used
@@ -460,4 +486,6 @@ def test_examples_in_the_api_docstrings_run_and_their_settings_pass_the_checks()
         tracker.TRACKERS.clear()
         tracker.TRACKERS.update(saved)
     assert sketches == API_SKETCHES, 'docstring blocks that are not Python, other than the listed sketches'
-    assert sorted(checked) == ['eventtracking.django.django_tracker', 'eventtracking.django.settings_tree'], checked
+    assert fragments == API_FRAGMENTS
+    assert {'eventtracking.django.django_tracker', 'eventtracking.django.settings_tree',
+            'eventtracking.testing.backends'} <= set(checked), checked
