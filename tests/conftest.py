@@ -1,4 +1,4 @@
-"""Shared fixtures: the loopback servers of :mod:`tests.servers`, and registering a default tracker."""
+"""Shared fixtures: the loopback servers of :mod:`tests.servers`, and an isolated tracker registry for every test."""
 
 import pytest
 
@@ -8,18 +8,24 @@ from tests.servers import (  # noqa: F401  pylint: disable=unused-import  # fixt
 )
 
 
+@pytest.fixture(autouse=True)
+def isolated_trackers():
+    """Whatever a test registers, the tracker registry is as it was afterwards."""
+    saved = dict(tracker.TRACKERS)
+    yield
+    tracker.TRACKERS.clear()
+    tracker.TRACKERS.update(saved)
+
+
 @pytest.fixture
 def register_default_tracker():
     """A function that registers a tracker as the default one until the end of the test."""
-    saved = dict(tracker.TRACKERS)
 
     def register(instance):
         tracker.register_tracker(instance)
         return instance
 
-    yield register
-    tracker.TRACKERS.clear()
-    tracker.TRACKERS.update(saved)
+    return register
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -32,14 +32,6 @@ def fixture_tracker_with_kept(kept):
     return Tracker(backends={'kept': kept})
 
 
-@pytest.fixture(autouse=True)
-def restore_registered_trackers():
-    saved = dict(tracker.TRACKERS)
-    yield
-    tracker.TRACKERS.clear()
-    tracker.TRACKERS.update(saved)
-
-
 def test_constants():
     assert UNKNOWN_EVENT_TYPE == 'unknown'
     assert DEFAULT_TRACKER_NAME == 'default'

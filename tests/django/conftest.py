@@ -1,4 +1,4 @@
-"""Fixtures for the Django integration tests: a test site, a recording tracker, isolation of the tracker registry."""
+"""Fixtures for the Django integration tests: a test site and a recording tracker."""
 
 import pytest
 
@@ -12,15 +12,6 @@ SITE_MIDDLEWARE = [
     TRACK_MIDDLEWARE,
 ]
 RECORDING_BACKENDS = {'recorder': {'ENGINE': 'tests.django.helpers.RecordingBackend'}}
-
-
-@pytest.fixture(autouse=True)
-def isolated_trackers():
-    """Whatever a test registers, the registry is as it was afterwards."""
-    saved = dict(tracker.TRACKERS)
-    yield
-    tracker.TRACKERS.clear()
-    tracker.TRACKERS.update(saved)
 
 
 @pytest.fixture

@@ -5,15 +5,6 @@ import pytest
 from eventtracking import tracker
 
 
-@pytest.fixture(autouse=True)
-def restore_trackers():
-    """Put the registered trackers back as they were before the test."""
-    saved = dict(tracker.TRACKERS)
-    yield
-    tracker.TRACKERS.clear()
-    tracker.TRACKERS.update(saved)
-
-
 @pytest.fixture
 def no_default_tracker():
     """Run the test with no tracker registered under the default name."""
