@@ -8,7 +8,7 @@ backend's ``backends`` and ``processors`` can hold further nodes::
 
     {'ENGINE': 'eventtracking.backends.routing.RoutingBackend',
      'OPTIONS': {'processors': [{'ENGINE': 'eventtracking.processors.regex_filter.RegexFilter',
-                                 'OPTIONS': {'regular_expressions': ['edx\\.course\\.']}}],
+                                 'OPTIONS': {'regular_expressions': [r'edx\\.course\\.']}}],
                  'backends': {'log': {'ENGINE': 'eventtracking.backends.logger.LoggerBackend'}}}}
 
 :class:`TreeBuilder` walks such a tree in one of two modes. *Strict* mode
