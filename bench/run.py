@@ -147,7 +147,7 @@ def run_rounds(args):
 # --- reporting -------------------------------------------------------------------------------------
 
 def same_output(original, this):
-    """Whether two libraries' first-round results show the same output, and where they differ."""
+    """Whether two runs (one per library, same round) show the same output, and where they differ."""
     differences = [
         f'{part}.{name}'
         for part in ('counts', 'digests', 'verify_digests')
@@ -183,7 +183,9 @@ def summarize(runs, args):
                       for mine, theirs in zip(this_runs, original_runs)]
             cpu_ratios = [theirs['cpu_us_per_event'] / mine['cpu_us_per_event']
                           for mine, theirs in zip(this_runs, original_runs)]
-            identical, differences = same_output(original_runs[0], this_runs[0])
+            differences = sorted({difference for theirs, mine in zip(original_runs, this_runs)
+                                  for difference in same_output(theirs, mine)[1]})
+            identical = not differences
             this_cpu_us = median_of(this_runs, 'cpu_us_per_event')
             ratio, cpu_ratio = statistics.median(ratios), statistics.median(cpu_ratios)
             rows.append({
