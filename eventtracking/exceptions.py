@@ -32,6 +32,13 @@ class CircularEventError(EventDropped, ValueError):
     reason = 'circular'
 
 
+class UncopyableEventError(EventDropped):
+    """The event could not be copied to isolate a branch: nested too deeply, or holding an object
+    :func:`copy.deepcopy` refuses (a lock, an open file, a socket)."""
+
+    reason = 'uncopyable'
+
+
 class EventTooDeepError(EventDropped, ValueError):
     """The event is nested deeper than the interpreter can walk."""
 

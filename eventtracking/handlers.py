@@ -18,6 +18,7 @@ except ImportError as exc:
     raise missing_extra('eventbus', __name__, exc) from exc
 
 from eventtracking.backends.event_bus import EventBusRoutingBackend
+from eventtracking.exceptions import UncopyableEventError
 from eventtracking.isolation import copy_event, mutates_events
 from eventtracking.processors.exceptions import EventEmissionExit
 from eventtracking.stats import FILTERED, NO_TRACKER, EventCounters
@@ -69,9 +70,13 @@ def send_tracking_log_to_backends(sender, signal, **kwargs):  # pylint: disable=
 
     engines = [(key, engine) for key, engine in tracker.backends.items() if isinstance(engine, EventBusRoutingBackend)]
     for key, engine in engines:
-        own_copy = copy_event(event) if any(mutates_events(p) for p in engine.processors) else event
         try:
+            own_copy = copy_event(event) if any(mutates_events(p) for p in engine.processors) else event
             processed_event = engine.process_event(own_copy)
+        except UncopyableEventError as exc:
+            engine.counters.increment(exc.reason)
+            logger.warning('Dropped event %r for backend %s (%s): %s', name, key, exc.reason, exc)
+            continue
         except EventEmissionExit:
             engine.counters.increment(FILTERED)
             logger.info(f'[EventEmissionExit] skipping event {name}')  # the original's exact text: tests match it

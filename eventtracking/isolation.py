@@ -22,6 +22,9 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from uuid import UUID
 
+from eventtracking.events import event_name
+from eventtracking.exceptions import UncopyableEventError
+
 _IMMUTABLE_TYPES = frozenset({
     str, int, float, bool, type(None), bytes, complex,
     datetime, date, time, timedelta, Decimal, UUID,
@@ -39,13 +42,28 @@ def copy_event(event):
     Dicts, lists and tuples are rebuilt; strings, numbers, datetimes and other
     immutable leaves are shared; anything else goes through :func:`copy.deepcopy`.
     Self-referencing data is copied by :func:`copy.deepcopy` too, which keeps
-    the cycle. Raises ``RecursionError`` only for data nested deeper than the
-    interpreter can walk.
+    the cycle. Raises :class:`~eventtracking.exceptions.UncopyableEventError`
+    for data nested deeper than the interpreter can walk, or holding an object
+    that cannot be copied (a lock, an open file).
     """
     try:
         return _copy_value(event)
     except RecursionError:
+        pass
+    except Exception as exc:  # pylint: disable=broad-except
+        raise _uncopyable(event, exc) from exc
+    try:
         return copy.deepcopy(event)
+    except (RecursionError, Exception) as exc:  # pylint: disable=broad-except
+        raise _uncopyable(event, exc) from exc
+
+
+def _uncopyable(event, exc):
+    if isinstance(exc, RecursionError):
+        reason = 'it is nested too deeply to copy'
+    else:
+        reason = f'it holds a value that cannot be copied ({type(exc).__name__}: {exc})'
+    return UncopyableEventError(f'event {event_name(event)!r} cannot be isolated: {reason}', event_name(event))
 
 
 def _copy_value(value):

@@ -28,7 +28,7 @@ import logging
 
 from eventtracking.backends.routing import RoutingBackend
 from eventtracking.events import event_name
-from eventtracking.exceptions import EventDropped, UnserializableEventError
+from eventtracking.exceptions import EventDropped, UncopyableEventError, UnserializableEventError
 from eventtracking.isolation import copy_event, mutates_events
 from eventtracking.processors.exceptions import EventEmissionExit, NoBackendEnabled, NoTransformerImplemented
 from eventtracking.stats import FILTERED, PUBLISH_ERROR, SKIPPED, UNCOPYABLE
@@ -73,9 +73,9 @@ class AsyncRoutingBackend(RoutingBackend):
             self.counters.increment(FILTERED)
             logger.debug('[EventEmissionExit] skipping event %s', name)
             return
-        except RecursionError:
+        except UncopyableEventError as exc:
             self.counters.increment(UNCOPYABLE)
-            logger.warning('Dropped event %r (%s): it is nested too deeply to copy', name, UNCOPYABLE)
+            logger.warning('Dropped event %r (%s): %s', name, UNCOPYABLE, exc)
             return
         try:
             send_event.delay(self.backend_name, processed_event)

@@ -9,7 +9,7 @@ import logging
 from collections import OrderedDict
 
 from eventtracking.events import event_name
-from eventtracking.exceptions import EventDropped
+from eventtracking.exceptions import EventDropped, UncopyableEventError
 from eventtracking.isolation import copy_event, mutates_events
 from eventtracking.processors import accepts_of
 from eventtracking.processors.exceptions import EventEmissionExit, NoBackendEnabled, NoTransformerImplemented
@@ -120,8 +120,8 @@ class RoutingBackend:
             except EventEmissionExit:
                 self.counters.increment(FILTERED)
                 return
-            except RecursionError:
-                self._count_uncopyable(event)
+            except UncopyableEventError as exc:
+                self._count_uncopyable(exc)
                 return
             if owned:
                 route = self._owned_route
@@ -175,8 +175,8 @@ class RoutingBackend:
             if needs_copy:
                 try:
                     payload = copy_event(event)
-                except RecursionError:
-                    self._count_uncopyable(event, name)
+                except UncopyableEventError as exc:
+                    self._count_uncopyable(exc, name)
                     continue
             else:
                 payload = event
@@ -197,10 +197,10 @@ class RoutingBackend:
             self.counters.increment(BACKEND_ERROR)
             LOG.exception('Unable to send event %r to backend %r', event_name(event), name)
 
-    def _count_uncopyable(self, event, backend_name=None):
+    def _count_uncopyable(self, exc, backend_name=None):
         self.counters.increment(UNCOPYABLE)
-        LOG.warning('Dropped event %r%s (%s): it is nested too deeply to copy',
-                    event_name(event), f' for backend {backend_name!r}' if backend_name else '', UNCOPYABLE)
+        LOG.warning('Dropped event %r%s (%s): %s', exc.event_name,
+                    f' for backend {backend_name!r}' if backend_name else '', UNCOPYABLE, exc)
 
 
 class _BackendRegistry(OrderedDict):

@@ -316,3 +316,26 @@ def test_cyclic_event_is_copied_with_its_cycle():
     received = kept.events[0]['data']
     assert received is not data
     assert received['self'] is received
+
+
+def test_event_holding_an_uncopyable_object_is_dropped_for_the_branches_that_need_a_copy(caplog):
+    import threading  # pylint: disable=import-outside-toplevel
+
+    trusted, untrusted = Trusted(), Keeping()
+
+    def mutating_processor(event):
+        event['data']['seen'] = True
+
+    router = RoutingBackend(backends={
+        'a_trusted': trusted,
+        'b_untrusted': untrusted,
+        'c_processed': RoutingBackend(processors=[mutating_processor], backends={'kept': Keeping()}),
+    })
+    with caplog.at_level(logging.WARNING, logger='eventtracking.backends.routing'):
+        router.send({'name': 'locked', 'data': {'lock': threading.Lock()}})
+    assert len(trusted.events) == 1
+    assert untrusted.events == []
+    assert router.stats == {'uncopyable': 2}
+    warnings = [record.getMessage() for record in caplog.records]
+    assert len(warnings) == 2
+    assert all("'locked'" in message and "cannot pickle '_thread.lock'" in message for message in warnings)
