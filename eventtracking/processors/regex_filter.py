@@ -39,8 +39,10 @@ class RegexFilter:
                 f'Unsupported filter type {filter_type!r} for RegexFilter: use {ALLOWLIST!r} or {BLOCKLIST!r}.'
             )
         self.filter_type = filter_type
-        self.regular_expressions = _validated_expressions(regular_expressions)
-        self._patterns = _compiled(self.regular_expressions)
+        expressions = _validated_expressions(regular_expressions)
+        self.regular_expressions = frozenset(expressions)
+        self.compiled_expressions = [re.compile(expression) for expression in expressions]
+        self._patterns = _compiled(expressions)
         self._matches = {}
 
     @asks_accepts
@@ -65,7 +67,7 @@ class RegexFilter:
         return matched
 
     def __repr__(self):
-        return f'RegexFilter(filter_type={self.filter_type!r}, regular_expressions={self.regular_expressions!r})'
+        return f'RegexFilter(filter_type={self.filter_type!r}, regular_expressions={sorted(self.regular_expressions)!r})'
 
 
 def _validated_expressions(expressions):

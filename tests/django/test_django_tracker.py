@@ -68,7 +68,7 @@ def test_seed_example_trees_build_and_route(settings, caplog, name):
     assert outer.backend_name == name
     assert [type(processor) for processor in outer.processors] == [RegexFilter]
     assert outer.processors[0].filter_type == 'allowlist'
-    assert outer.processors[0].regular_expressions == ENROLLMENT_EVENTS
+    assert outer.processors[0].regular_expressions == frozenset(ENROLLMENT_EVENTS)
     assert type(outer.backends[name]) is LoggerBackend
     assert outer.backends[name].event_logger.name == f'tests.{name}'
     assert type(built.get_backend('tracking_logs').backends['logger']) is LoggerBackend

@@ -76,6 +76,13 @@ def test_expressions_keep_their_own_meaning_when_combined():
     assert not passes(processor, 'ab')
 
 
+def test_public_attributes_are_the_originals():
+    processor = RegexFilter(BLOCKLIST, ['a', r'b\.c'])
+    assert processor.regular_expressions == frozenset({'a', r'b\.c'})
+    assert [pattern.pattern for pattern in processor.compiled_expressions] == ['a', r'b\.c']
+    assert processor.filter_type == BLOCKLIST
+
+
 def test_many_expressions_are_one_pattern():
     processor = RegexFilter(ALLOWLIST, ['a', 'b', 'c'])
     assert len(processor._patterns) == 1  # pylint: disable=protected-access
