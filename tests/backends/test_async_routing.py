@@ -77,6 +77,24 @@ def test_events_reach_nested_backends_in_the_worker_after_the_processors(
     assert data == {'course_id': 'course-v1:edX+DemoX+Demo'}
 
 
+def test_its_processors_change_neither_the_caller_nor_the_sibling_backends(
+        celery_worker_thread, register_default_tracker):
+    sink, sibling = CollectingBackend(), CollectingBackend()
+    tracker = register_default_tracker(Tracker(backends={
+        'async': AsyncRoutingBackend(backend_name='async', processors=[mark('async_processor')],
+                                     backends={'sink': sink}),
+        'sibling': sibling,
+    }))
+    data = {'nested': {'value': 1}}
+
+    tracker.emit('edx.test.isolated', data)
+
+    [delivered] = sink.wait_for(1)
+    assert 'async_processor' in delivered['data']
+    assert [event['data'] for event in sibling.events] == [{'nested': {'value': 1}}]
+    assert data == {'nested': {'value': 1}}
+
+
 def test_filtered_events_never_become_tasks(celery_worker_thread, register_default_tracker, published):
     sink = CollectingBackend()
     allow = RegexFilter(filter_type='allowlist', regular_expressions=[r'edx\.course\.enrollment\.'])
