@@ -108,15 +108,7 @@ class RoutingBackend:
                     if mutates and not owned:
                         event = copy_event(event)
                         owned = True
-                    try:
-                        result = processor(event)
-                    except EventEmissionExit:
-                        raise
-                    except Exception:  # pylint: disable=broad-except
-                        self._processor_failed(processor, event)
-                        continue
-                    if result is not None:
-                        event = result
+                    event = self._apply(processor, event)
             except EventEmissionExit:
                 self.counters.increment(FILTERED)
                 return
@@ -142,24 +134,20 @@ class RoutingBackend:
         was. This method changes ``event`` only through the processors themselves:
         :meth:`send` is the isolating entry point.
         """
-        event, _ = self._process(event, owned=True)
+        for processor in self.processors:
+            event = self._apply(processor, event)
         return event
 
-    def _process(self, event, owned):
-        for processor in self.processors:
-            if not owned and getattr(processor, 'mutates_events', True) is not False:
-                event = copy_event(event)
-                owned = True
-            try:
-                result = processor(event)
-            except EventEmissionExit:
-                raise
-            except Exception:  # pylint: disable=broad-except
-                self._processor_failed(processor, event)
-                continue
-            if result is not None:
-                event = result
-        return event, owned
+    def _apply(self, processor, event):
+        """Run one processor on ``event``; return the event to go on with. ``EventEmissionExit`` propagates."""
+        try:
+            result = processor(event)
+        except EventEmissionExit:
+            raise
+        except Exception:  # pylint: disable=broad-except
+            self._processor_failed(processor, event)
+            return event
+        return event if result is None else result
 
     def _processor_failed(self, processor, event):
         self.counters.increment(PROCESSOR_ERROR)
