@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: demo test docs bench compat clean
+.PHONY: demo test test-django42 docs bench compat clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,16 @@ demo: $(VENV)/.core-installed  ## the nested-context example, through a real tra
 test: $(VENV)/.test-installed  ## the whole test suite
 	$(BIN)/python -m pytest
 
+DJ42 = .venv-django42
+$(DJ42)/.test-installed: setup.py
+	$(PYTHON) -m venv $(DJ42)
+	$(DJ42)/bin/python -m pip install --quiet --upgrade pip
+	$(DJ42)/bin/python -m pip install --quiet -e '.[test]' 'Django>=4.2,<5.0'
+	touch $@
+
+test-django42: $(DJ42)/.test-installed  ## the whole test suite again on Django 4.2 (make test uses the newest supported Django)
+	$(DJ42)/bin/python -m pytest -q
+
 docs: $(VENV)/.test-installed  ## the Sphinx documentation, warnings as errors
 	$(BIN)/python -m sphinx -W --keep-going -b html docs docs/_build/html
 
@@ -33,4 +43,4 @@ compat: $(VENV)/.test-installed  ## the original event-tracking 4.0.2's own test
 	$(BIN)/python compat/run.py
 
 clean:
-	rm -rf $(VENV) docs/_build .pytest_cache
+	rm -rf $(VENV) $(DJ42) docs/_build .pytest_cache

