@@ -422,6 +422,19 @@ def library():
 
 # --- modes ---------------------------------------------------------------------------------------
 
+def timing(events, elapsed, cpu, switches):
+    """The figures of one timed run of ``events`` events: rates, CPU time, context switches, peak memory."""
+    return {
+        'events': events,
+        'seconds': elapsed,
+        'events_per_second': events / elapsed,
+        'us_per_event': elapsed / events * 1e6,
+        'cpu_seconds': cpu,
+        'cpu_us_per_event': cpu / events * 1e6,
+        'context_switches_per_event': switches / events,
+        'peak_rss_kib': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+    }
+
 def time_workload(args):
     """Warm up, time ``args.events`` events, and check what the backends and the log received."""
     log_path = os.path.join(args.workdir, f'{args.workload}-{os.getpid()}.log')
@@ -444,15 +457,8 @@ def time_workload(args):
         'module': sys.modules['eventtracking'].__file__,
         'workload': args.workload,
         'variant': args.variant,
-        'events': args.events,
-        'seconds': elapsed,
-        'events_per_second': args.events / elapsed,
-        'us_per_event': elapsed / args.events * 1e6,
-        'cpu_seconds': cpu,
-        'cpu_us_per_event': cpu / args.events * 1e6,
-        'context_switches_per_event': switches / args.events,
-        'peak_rss_kib': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
         'counts': {name: counter.count for name, counter in sorted(counters.items())},
+        **timing(args.events, elapsed, cpu, switches),
     }
     if args.workload in LOGGER_WORKLOADS:
         lines = read_log(log_path)
@@ -527,15 +533,8 @@ def time_floor(args):
         'legacy_mapping_cpu_us_per_event': user_code,
         'workload': args.workload,
         'variant': 'floor',
-        'events': args.events,
         'line_length': len(line),
-        'seconds': elapsed,
-        'events_per_second': args.events / elapsed,
-        'us_per_event': elapsed / args.events * 1e6,
-        'cpu_seconds': cpu,
-        'cpu_us_per_event': cpu / args.events * 1e6,
-        'context_switches_per_event': switches / args.events,
-        'peak_rss_kib': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        **timing(args.events, elapsed, cpu, switches),
     }
 
 
