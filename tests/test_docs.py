@@ -40,6 +40,7 @@ from django.test import override_settings
 
 from eventtracking import tracker
 from eventtracking.django.checks import check_event_tracking_settings
+from eventtracking.django.settings_tree import holds
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / 'docs'
@@ -428,16 +429,6 @@ def _api_examples():
                 yield name, block
 
 
-def _holds_ellipsis(value):
-    if value is Ellipsis:
-        return True
-    if isinstance(value, dict):
-        return any(_holds_ellipsis(item) for item in value.values())
-    if isinstance(value, (list, tuple)):
-        return any(_holds_ellipsis(item) for item in value)
-    return False
-
-
 def _listed(listing, module, block):
     """The entry of ``listing`` this block is (the longest matching start), or ``(module, block)`` when none."""
     matching = [(known, start) for known, start in listing if known == module and block.startswith(start)]
@@ -476,7 +467,7 @@ def test_examples_in_the_api_docstrings_run_and_their_settings_pass_the_checks()
             namespace = {}
             exec(code, namespace)  # pylint: disable=exec-used
             settings = _settings_of(block, namespace)
-            if len(settings) == 1 or _holds_ellipsis(settings):
+            if len(settings) == 1 or holds(settings, lambda item: item is Ellipsis):
                 continue
             with override_settings(**settings):
                 problems = [f'{message.id} {message.msg}' for message in check_event_tracking_settings()]

@@ -313,15 +313,20 @@ def accepted_options(cls):
     return names, required, open_ended
 
 
-def contains_failure(value):
-    """True if ``value`` is, or (in a dict, list or tuple) holds, a node that could not be built."""
-    if value is FAILED:
+def holds(value, predicate):
+    """True if ``predicate`` is true of ``value`` or of anything in it, through dicts, lists and tuples."""
+    if predicate(value):
         return True
     if isinstance(value, dict):
-        return any(contains_failure(item) for item in value.values())
+        return any(holds(item, predicate) for item in value.values())
     if isinstance(value, (list, tuple)):
-        return any(contains_failure(item) for item in value)
+        return any(holds(item, predicate) for item in value)
     return False
+
+
+def contains_failure(value):
+    """True if ``value`` is, or (in a dict, list or tuple) holds, a node that could not be built."""
+    return holds(value, lambda item: item is FAILED)
 
 
 def _is_subclass(cls, base):

@@ -19,7 +19,7 @@ from eventtracking.django.django_tracker import (
     DJANGO_BACKEND_SETTING_NAME, DJANGO_ENABLED_SETTING_NAME, DJANGO_PROCESSOR_SETTING_NAME,
 )
 from eventtracking.django.settings_tree import (
-    CHILD_ROLES, ENGINE_KEY, FAILED, OPTIONS_KEY, TreeBuilder, is_engine_node, item_path,
+    CHILD_ROLES, ENGINE_KEY, FAILED, OPTIONS_KEY, TreeBuilder, holds, is_engine_node, item_path,
 )
 
 MASK = '********'
@@ -86,12 +86,12 @@ def render_value(label, value, path, depth, secret=False):
         return [f'{indent}{label}: {MASK!r}']
     if is_engine_node(value):
         return render_node(label, value, path, depth)
-    if isinstance(value, dict) and _holds_engine_node(value):
+    if isinstance(value, dict) and holds(value, is_engine_node):
         lines = [f'{indent}{label}:']
         for key, child in value.items():
             lines.extend(render_value(key, child, item_path(path, key), depth + 1, _is_secret(key)))
         return lines
-    if isinstance(value, (list, tuple)) and _holds_engine_node(value):
+    if isinstance(value, (list, tuple)) and holds(value, is_engine_node):
         lines = [f'{indent}{label}:']
         for index, child in enumerate(value):
             lines.extend(render_value(f'[{index}]', child, item_path(path, index), depth + 1))
@@ -140,16 +140,6 @@ def _masked_repr(value):
 
 def _is_secret(key):
     return isinstance(key, str) and bool(SECRET_KEY_PATTERN.search(key))
-
-
-def _holds_engine_node(value):
-    if is_engine_node(value):
-        return True
-    if isinstance(value, dict):
-        return any(_holds_engine_node(child) for child in value.values())
-    if isinstance(value, (list, tuple)):
-        return any(_holds_engine_node(child) for child in value)
-    return False
 
 
 def _class_path(cls):
