@@ -101,36 +101,41 @@ def check_context_locator():
 
 def check_ignore_url_patterns():
     """Every entry of ``TRACKING_IGNORE_URL_PATTERNS`` must be a regular expression that compiles."""
-    name = middleware.IGNORE_URL_PATTERNS_SETTING_NAME
-    patterns = getattr(settings, name, ())
-    if isinstance(patterns, str) or not isinstance(patterns, (list, tuple)):
-        return [checks.Error(f'{name}: must be a list of regular expressions, not {type(patterns).__name__}',
-                             id=E_IGNORE_PATTERN)]
-    messages = []
-    for index, pattern in enumerate(patterns):
+    def invalid(pattern):
         try:
             re.compile(pattern)
         except (re.error, TypeError) as exc:
-            messages.append(checks.Error(
-                f'{item_path(name, index)}: {pattern!r} is not a valid regular expression: {exc}', id=E_IGNORE_PATTERN,
-            ))
-    return messages
+            return f'{pattern!r} is not a valid regular expression: {exc}'
+        return None
+
+    return _check_each_entry(middleware.IGNORE_URL_PATTERNS_SETTING_NAME, 'regular expressions', E_IGNORE_PATTERN,
+                             invalid)
 
 
 def check_context_callables():
     """Every entry of ``EVENT_TRACKING_REQUEST_CONTEXT_CALLABLES`` must be (or name) a callable."""
-    name = middleware.CONTEXT_CALLABLES_SETTING_NAME
-    entries = getattr(settings, name, ())
-    if isinstance(entries, str) or not isinstance(entries, (list, tuple)):
-        return [checks.Error(f'{name}: must be a list of callables or their dotted paths, not {type(entries).__name__}',
-                             id=E_CONTEXT_CALLABLE)]
-    messages = []
-    for index, entry in enumerate(entries):
+    def invalid(entry):
         try:
             middleware.resolve_callable(entry)
         except (ImportError, TypeError) as exc:
-            messages.append(checks.Error(f'{item_path(name, index)}: {exc}', id=E_CONTEXT_CALLABLE,
-                                         hint='Each entry is a function taking the request and returning a dict.'))
+            return str(exc)
+        return None
+
+    return _check_each_entry(middleware.CONTEXT_CALLABLES_SETTING_NAME, 'callables or their dotted paths',
+                             E_CONTEXT_CALLABLE, invalid,
+                             hint='Each entry is a function taking the request and returning a dict.')
+
+
+def _check_each_entry(name, kind, check_id, invalid, hint=None):
+    """Errors for the list setting ``name``: not a list, or entries for which ``invalid`` returns a reason."""
+    entries = getattr(settings, name, ())
+    if isinstance(entries, str) or not isinstance(entries, (list, tuple)):
+        return [checks.Error(f'{name}: must be a list of {kind}, not {type(entries).__name__}', id=check_id)]
+    messages = []
+    for index, entry in enumerate(entries):
+        reason = invalid(entry)
+        if reason is not None:
+            messages.append(checks.Error(f'{item_path(name, index)}: {reason}', id=check_id, hint=hint))
     return messages
 
 
