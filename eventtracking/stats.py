@@ -43,6 +43,30 @@ BACKED_OFF = 'backed_off'
 UNAVAILABLE = 'unavailable'
 """A backend's client library is not installed: warned about once at construction, counted per event."""
 
+QUEUE_FULL = 'queue_full'
+"""A batching ``AsyncRoutingBackend``'s queue held ``max_queue_size`` events: the new one was dropped."""
+
+SPOOLED = 'spooled'
+"""An ``AsyncRoutingBackend`` could not publish a batch and wrote it to its spool: delayed, not lost."""
+
+UNREGISTERED = 'unregistered'
+"""``EventTypeValidator`` saw an event whose name no registered event type has."""
+
+INVALID = 'invalid'
+"""``EventTypeValidator`` saw an event whose data fails its registered type's schema."""
+
+CONTEXT_TOO_LARGE = 'context_too_large'
+"""A Celery task's context stack was over ``EVENT_TRACKING_CELERY_CONTEXT_MAX_BYTES``: not sent with it."""
+
+ROLLED_BACK = 'rolled_back'
+"""An event emitted with ``emit_on_commit`` was discarded because its transaction rolled back."""
+
+WRITE_ERROR = 'write_error'
+"""A ``FileBackend`` could not write the event's line (disk full, file not writable)."""
+
+DISABLED = 'disabled'
+"""A ``LoggerBackend``'s logger does not write at the backend's level, so the line would go nowhere."""
+
 
 def merge_stats(*snapshots):
     """Sum several ``stats`` snapshots into one dict."""

@@ -1,0 +1,106 @@
+"""Failure log lines that stay quiet during an outage, while the counters stay exact.
+
+A backend whose server is down fails on every event. One log line per event
+floods the log (tens of thousands of lines a minute) and buries everything
+else. :class:`RateLimitedLog` writes the first failure of a kind at once, with
+its traceback when there is one, then at most one line per ``interval``
+seconds for that kind, saying how many similar lines it held back::
+
+    LOG = RateLimitedLog(logging.getLogger(__name__))
+
+    LOG.warning(('mongo', 'backed_off'), 'Dropped event %s in backend %r (%s)', name, 'mongo', 'backed_off')
+
+A *kind* is any hashable key, usually ``(backend, reason)``. Counting the
+events themselves is the caller's job (:class:`~eventtracking.stats.EventCounters`);
+this only decides which lines reach :mod:`logging`.
+
+Arguments are formatted by :mod:`logging` as usual. Pass event names through
+:func:`eventtracking.events.safe_name` (never event values: they may be
+personal data), so that a name whose ``repr()`` raises cannot make a record
+unformattable.
+"""
+
+import logging
+import threading
+import time
+
+DEFAULT_INTERVAL = 60.0
+"""Seconds between two lines of one kind after the first (one a minute)."""
+
+MAX_KINDS = 4096
+"""Kinds remembered at once; past that the oldest is forgotten (kinds may hold event names, which are unbounded)."""
+
+
+class RateLimitedLog:
+    """Log through ``logger``: the first line of each kind at once, then at most one per ``interval`` seconds.
+
+    A line written after others of its kind were held back ends with
+    ``(N similar lines suppressed in the last S s)``. ``clock`` is the time
+    source (``time.monotonic``), replaceable in tests. At most ``max_kinds``
+    kinds are remembered. Thread-safe.
+    """
+
+    def __init__(self, logger, interval=DEFAULT_INTERVAL, clock=time.monotonic, max_kinds=MAX_KINDS):
+        self.logger = logger
+        self.interval = interval
+        self.max_kinds = max_kinds
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._kinds = {}  # kind -> [time of the last line written, lines suppressed since]
+
+    def log(self, kind, level, msg, *args, exc_info=False):
+        """Log ``msg % args`` at ``level`` unless a line of ``kind`` was written less than ``interval`` ago.
+
+        Returns True when the line was written. ``exc_info=True`` attaches the
+        exception being handled, as :meth:`logging.Logger.exception` does.
+        Never raises.
+        """
+        if not self.logger.isEnabledFor(level):
+            return False
+        now = self._clock()
+        with self._lock:
+            state = self._kinds.get(kind)
+            if state is not None and now - state[0] < self.interval:
+                state[1] += 1
+                return False
+            if state is None:
+                suppressed = 0
+                if len(self._kinds) >= self.max_kinds:
+                    del self._kinds[next(iter(self._kinds))]
+            else:
+                suppressed = state[1]
+            self._kinds[kind] = [now, 0]
+        if suppressed:
+            msg = f'{msg} ({suppressed} similar line{"s" if suppressed != 1 else ""} suppressed in the last ' \
+                  f'{self.interval:g} s)'
+        try:
+            self.logger.log(level, msg, *args, exc_info=exc_info)
+        except Exception:  # pylint: disable=broad-except  # a handler that fails must not reach emit()
+            return False
+        return True
+
+    def debug(self, kind, msg, *args, **kwargs):
+        """:meth:`log` at DEBUG."""
+        return self.log(kind, logging.DEBUG, msg, *args, **kwargs)
+
+    def info(self, kind, msg, *args, **kwargs):
+        """:meth:`log` at INFO."""
+        return self.log(kind, logging.INFO, msg, *args, **kwargs)
+
+    def warning(self, kind, msg, *args, **kwargs):
+        """:meth:`log` at WARNING."""
+        return self.log(kind, logging.WARNING, msg, *args, **kwargs)
+
+    def error(self, kind, msg, *args, **kwargs):
+        """:meth:`log` at ERROR."""
+        return self.log(kind, logging.ERROR, msg, *args, **kwargs)
+
+    def exception(self, kind, msg, *args, **kwargs):
+        """:meth:`log` at ERROR with the exception being handled (its traceback on the lines written)."""
+        kwargs.setdefault('exc_info', True)
+        return self.log(kind, logging.ERROR, msg, *args, **kwargs)
+
+    def reset(self):
+        """Forget every kind: the next line of each is written at once."""
+        with self._lock:
+            self._kinds.clear()
