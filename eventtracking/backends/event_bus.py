@@ -37,16 +37,14 @@ try:
 except ImportError as exc:
     raise missing_extra('eventbus', __name__, exc) from exc
 
-from eventtracking.backends.logger import DateTimeJSONEncoder
 from eventtracking.backends.routing import RoutingBackend
 from eventtracking.config import SEND_TRACKING_EVENT_EMITTED_SIGNAL
+from eventtracking.encoding import encode_event, standard_encode
 from eventtracking.events import event_name
-from eventtracking.exceptions import CircularEventError, EventDropped, EventTooDeepError, UnserializableEventError
+from eventtracking.exceptions import EventDropped
 from eventtracking.stats import PUBLISH_ERROR
 
 logger = logging.getLogger(__name__)
-
-_ENCODER = DateTimeJSONEncoder()
 
 
 class InvalidTimestampError(EventDropped, ValueError):
@@ -132,17 +130,7 @@ def _timestamp(event):
 
 
 def _to_json(event, field):
-    name = event_name(event)
-    try:
-        return _ENCODER.encode(event.get(field))
-    except TypeError as exc:
-        raise UnserializableEventError(f'event {name!r}: {field} is not JSON serializable: {exc}', name) from exc
-    except RecursionError as exc:
-        raise EventTooDeepError(f'event {name!r}: {field} is nested too deeply to serialize', name) from exc
-    except ValueError as exc:
-        if 'ircular' in str(exc):
-            raise CircularEventError(f'event {name!r}: {field} refers to itself: {exc}', name) from exc
-        raise
+    return encode_event(standard_encode, event, event.get(field), field)
 
 
 def _receiver_name(receiver):

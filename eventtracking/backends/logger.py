@@ -5,13 +5,14 @@ at a file. With the default options each line is byte for byte what the
 original library wrote: ``json.dumps(event, cls=DateTimeJSONEncoder)``.
 """
 
-import json
 import logging
-from datetime import date, datetime, timezone
-from json.encoder import c_make_encoder, encode_basestring_ascii
 
+from eventtracking.encoding import (  # pylint: disable=unused-import  # names this module has always offered
+    ENCODERS, UTC, DateTimeJSONEncoder, orjson_encoder as _orjson_encoder, serialization_error as _serialization_error,
+    standard_encode, utc_isoformat,
+)
 from eventtracking.events import event_name
-from eventtracking.exceptions import CircularEventError, EventTooDeepError, ImproperlyConfigured, UnserializableEventError
+from eventtracking.exceptions import ImproperlyConfigured
 from eventtracking.stats import OVERSIZE, EventCounters
 
 MAX_EVENT_SIZE = 1024  # characters of the JSON line
@@ -19,107 +20,6 @@ MAX_EVENT_SIZE = 1024  # characters of the JSON line
 LEVELS = ('debug', 'info', 'warning', 'error', 'critical')
 
 LOG = logging.getLogger(__name__)
-
-
-UTC = timezone.utc
-
-ENCODERS = ('json', 'orjson')
-"""The values of LoggerBackend's ``encoder`` option."""
-
-
-def utc_isoformat(value):
-    """``value`` (a datetime or a date) as the tracking log writes it: datetimes in UTC.
-
-    Aware datetimes are converted to UTC; naive ones are taken to be UTC
-    already. Either way the result reads like ``2013-10-03T08:24:55.123456+00:00``.
-    Raises ``TypeError`` for anything else.
-    """
-    if isinstance(value, datetime):
-        tzinfo = value.tzinfo
-        if tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        elif tzinfo is not UTC:
-            value = value.astimezone(UTC)
-        return value.isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
-    raise TypeError(f'Object of type {type(value).__name__} is not JSON serializable')
-
-
-class DateTimeJSONEncoder(json.JSONEncoder):
-    """JSON encoder that writes datetimes in UTC and dates with ``isoformat()`` (see :func:`utc_isoformat`)."""
-
-    def default(self, o):
-        if isinstance(o, date):
-            return utc_isoformat(o)
-        return super().default(o)
-
-
-_ENCODER = DateTimeJSONEncoder()
-
-
-def _standard_encoder():
-    """Return a function with the output and errors of ``DateTimeJSONEncoder().encode``, made faster.
-
-    ``JSONEncoder.encode`` builds a new C encoder for every call. This one is
-    built once, without the circular-reference check (whose bookkeeping is
-    per call); an event on which it runs out of recursion is encoded again
-    with the checking encoder, which tells a circular event (``ValueError``)
-    from one nested too deeply (``RecursionError``).
-    """
-    if c_make_encoder is None:
-        return _ENCODER.encode
-    encode_once = c_make_encoder(
-        None, _ENCODER.default, encode_basestring_ascii, None,
-        _ENCODER.key_separator, _ENCODER.item_separator, False, False, True,
-    )
-
-    def encode(event):
-        try:
-            return ''.join(encode_once(event, 0))
-        except RecursionError:
-            return _ENCODER.encode(event)
-
-    return encode
-
-
-standard_encode = _standard_encoder()
-
-
-def _orjson_encoder():
-    """Return a function that encodes an event with orjson, or with :func:`standard_encode` where orjson refuses."""
-    try:
-        import orjson  # pylint: disable=import-outside-toplevel
-    except ImportError as exc:
-        raise ImproperlyConfigured(
-            "LoggerBackend(encoder='orjson') needs the orjson package: pip install 'eventtracking[orjson]'"
-        ) from exc
-    dumps = orjson.dumps
-    options = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
-    refused = orjson.JSONEncodeError
-    fragment = getattr(orjson, 'Fragment', None)  # orjson 3.9+
-    naive_utc = orjson.OPT_NAIVE_UTC
-
-    def default(value):
-        # orjson writes a UTC datetime exactly as isoformat() does, and faster; other offsets it would keep.
-        if fragment is not None and value.__class__ is datetime:
-            tzinfo = value.tzinfo
-            if tzinfo is None:
-                return fragment(dumps(value, option=naive_utc))
-            if tzinfo is not UTC:
-                value = value.astimezone(UTC)
-            return fragment(dumps(value))
-        if value.__class__ is date:
-            return value.isoformat()
-        return utc_isoformat(value)
-
-    def encode(event):
-        try:
-            return dumps(event, default=default, option=options).decode()
-        except refused:
-            return standard_encode(event)
-
-    return encode
 
 
 class LoggerBackend:
@@ -210,14 +110,3 @@ class LoggerBackend:
             event_name(event), OVERSIZE, len(event_str), self.max_event_size, self.event_logger.name,
         )
 
-
-def _serialization_error(event, exc):
-    """The error to raise for ``exc``, raised while encoding ``event``: it names the event and the reason."""
-    name = event_name(event)
-    if isinstance(exc, TypeError):
-        return UnserializableEventError(f'event {name!r} is not JSON serializable: {exc}', name)
-    if isinstance(exc, RecursionError):
-        return EventTooDeepError(f'event {name!r} is nested too deeply to serialize', name)
-    if 'ircular' in str(exc):
-        return CircularEventError(f'event {name!r} refers to itself: {exc}', name)
-    return exc

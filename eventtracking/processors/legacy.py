@@ -39,9 +39,7 @@ tracking log::
     'processors': [{'ENGINE': 'eventtracking.processors.legacy.LegacyFieldMappingProcessor'}]
 """
 
-import json
-
-from eventtracking.backends.logger import DateTimeJSONEncoder
+from eventtracking.encoding import standard_encode
 
 CONTEXT_FIELDS_TO_INCLUDE = ('username', 'session', 'ip', 'agent', 'host', 'referer', 'accept_language')
 CONTEXT_FIELDS_TO_REMOVE = CONTEXT_FIELDS_TO_INCLUDE + ('client_id',)
@@ -92,5 +90,5 @@ class LegacyFieldMappingProcessor:
             return {}
         data = event['data']
         if context.get('event_source') == BROWSER_SOURCE and isinstance(data, dict):
-            return json.dumps(data, cls=DateTimeJSONEncoder)
+            return standard_encode(data)
         return data
