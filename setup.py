@@ -22,6 +22,7 @@ EXTRAS = {
     'celery': ['celery>=5.4,<6'],
     'eventbus': ['Django>=4.2,<6.0', 'openedx-events>=9.5.1'],
     'orjson': ['orjson>=3.9'],
+    'cli': ['tqdm>=4.66'],  # the eventtracking command's progress bar (optional: no bar without it)
 }
 EXTRAS['all'] = sorted({requirement for requirements in EXTRAS.values() for requirement in requirements})
 EXTRAS['test'] = EXTRAS['all'] + [
@@ -51,6 +52,7 @@ setup(
     extras_require=EXTRAS,
     entry_points={
         'pytest11': ['eventtracking = eventtracking.testing.pytest_plugin'],
+        'console_scripts': ['eventtracking = eventtracking.cli:main'],
     },
     classifiers=[
         'Development Status :: 4 - Beta',

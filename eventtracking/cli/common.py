@@ -1,0 +1,76 @@
+"""What the ``eventtracking`` subcommands share: exit statuses, errors, per-line reports and time windows."""
+
+import argparse
+import contextlib
+import os
+import sys
+
+from eventtracking.cli.reader import LineError, parse_time
+
+EXIT_OK = 0
+"""All is well."""
+
+EXIT_FAILED = 1
+"""A check failed: a malformed line, an invalid event, a line replay skipped."""
+
+EXIT_USAGE = 2
+"""Bad arguments, or a file or module that cannot be used at all."""
+
+
+class UsageError(Exception):
+    """Arguments the command cannot work with; its message is the one-line error printed (exit status 2)."""
+
+
+class Report:
+    """Writes ``FILE:LINE: reason`` lines to standard error and counts them."""
+
+    def __init__(self, stream=None):
+        self.stream = sys.stderr if stream is None else stream
+        self.count = 0
+
+    def __call__(self, where, reason):
+        self.count += 1
+        self.stream.write(f'{where}: {reason}\n')
+
+
+def time_argument(text):
+    """An argparse type: an ISO 8601 date or time (``2024-01-31``, ``2024-01-31T08:00:00Z``) as an aware datetime."""
+    try:
+        return parse_time(text)
+    except LineError as exc:
+        raise argparse.ArgumentTypeError(f'{text!r} is not an ISO 8601 date or time (UTC unless it says otherwise)') \
+            from exc
+
+
+def add_time_window(parser):
+    """Add ``--since T`` and ``--until T`` to a subcommand's parser."""
+    parser.add_argument('--since', type=time_argument, metavar='T',
+                        help='only events at or after T (ISO 8601, UTC unless an offset is given)')
+    parser.add_argument('--until', type=time_argument, metavar='T', help='only events before T')
+
+
+def in_window(event, args):
+    """True when the native ``event``'s timestamp is within ``--since``/``--until`` (always, without them)."""
+    if args.since is None and args.until is None:
+        return True
+    timestamp = event.get('timestamp')
+    if timestamp is None:
+        return False
+    if args.since is not None and timestamp < args.since:
+        return False
+    return args.until is None or timestamp < args.until
+
+
+@contextlib.contextmanager
+def importable_from_cwd():
+    """Within the block, modules in the current folder can be imported (as with ``python -m``), as users expect
+    of ``--settings`` and ``--catalog``; the console script alone would not find them."""
+    folder = os.getcwd()
+    added = folder not in sys.path
+    if added:
+        sys.path.insert(0, folder)
+    try:
+        yield
+    finally:
+        if added and folder in sys.path:
+            sys.path.remove(folder)

@@ -1,0 +1,55 @@
+"""A progress bar on standard error when it is a terminal, through tqdm (``pip install 'eventtracking[cli]'``).
+
+Without tqdm, or when standard error is piped or redirected, :func:`progress_bar`
+returns a bar that shows nothing, so the output of a script stays clean.
+"""
+
+import sys
+
+
+class NoProgress:
+    """A progress bar that shows nothing."""
+
+    def update_to(self, position):
+        """Record that ``position`` bytes have been read (ignored)."""
+
+    def close(self):
+        """Nothing to close."""
+
+
+class _BytesBar:
+    """A tqdm bar counting the bytes read of a file of known size."""
+
+    def __init__(self, tqdm, total, description):
+        self._bar = tqdm(total=total, desc=description, unit='B', unit_scale=True, unit_divisor=1024,
+                         file=sys.stderr, leave=False, dynamic_ncols=True)
+        self._position = 0
+
+    def update_to(self, position):
+        """Move the bar to ``position`` bytes."""
+        if position > self._position:
+            self._bar.update(position - self._position)
+            self._position = position
+
+    def close(self):
+        """Remove the bar from the terminal."""
+        self._bar.close()
+
+
+def progress_bar(total, description, stream=None):
+    """A bar for reading ``total`` bytes, shown only on a terminal and when tqdm is installed; else :class:`NoProgress`."""
+    stream = sys.stderr if stream is None else stream
+    if total is None or not _is_terminal(stream):
+        return NoProgress()
+    try:
+        from tqdm import tqdm  # pylint: disable=import-outside-toplevel
+    except ImportError:
+        return NoProgress()
+    return _BytesBar(tqdm, total, description)
+
+
+def _is_terminal(stream):
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False

@@ -1,0 +1,314 @@
+"""Reading tracking logs, shared by every ``eventtracking`` subcommand.
+
+A tracking log is plain or gzipped (told apart by the gzip magic bytes, not
+the file name). Each line holds one event as a JSON object, bare or after a
+prefix a log formatter wrote (Tutor's ``2024-01-01 ... [tracking] ... - {...}``):
+the event is the first ``{`` from which the rest of the line parses as one
+JSON object. An event is in this library's native shape (``name``,
+``timestamp``, ``data``, ``context``) or in the legacy shape that
+:class:`~eventtracking.processors.legacy.LegacyFieldMappingProcessor` writes
+(``event_type``, ``time``, ``event``, ``context`` and request fields at the
+top level); :func:`to_native` turns either into a native event.
+
+Everything streams: one line in memory at a time.
+"""
+
+import gzip
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+GZIP_MAGIC = b'\x1f\x8b'
+
+LEGACY_REQUEST_FIELDS = ('username', 'session', 'ip', 'agent', 'host', 'referer', 'accept_language')
+"""Fields the legacy shape moves from the context to the top level (put back by :func:`to_native`)."""
+
+LEGACY_CONTEXT_FIELDS = ('event_source', 'page')
+"""Fields the legacy shape moves from the context to the top level with a default value."""
+
+LEGACY_OWN_FIELDS = LEGACY_REQUEST_FIELDS + LEGACY_CONTEXT_FIELDS + ('event', 'time', 'event_type', 'context')
+
+_DECODER = json.JSONDecoder()
+
+
+class InputError(Exception):
+    """A file that cannot be read at all (missing, unreadable, not gzip though it says so): exit status 2."""
+
+
+class LineError(ValueError):
+    """One line that holds no usable event; its message is the reason shown after ``FILE:LINE:``."""
+
+
+@dataclass
+class Line:
+    """One line of a tracking log: where it is, its JSON text, and what it holds."""
+
+    path: str
+    number: int
+    json_text: str
+    raw: dict
+
+    @property
+    def where(self):
+        """``FILE:LINE``, as error messages start."""
+        return f'{self.path}:{self.number}'
+
+    def native(self):
+        """The event in the native shape (see :func:`to_native`); ``LineError`` when it has no name."""
+        return to_native(self.raw)
+
+
+def is_legacy(raw):
+    """True when ``raw`` (an event dict) is in the legacy shape rather than the native one."""
+    return 'timestamp' not in raw and ('time' in raw or 'event_type' in raw or 'event' in raw)
+
+
+def to_native(raw):
+    """Return the native event (``name``, ``timestamp``, ``data``, ``context``) a log line's JSON describes.
+
+    A native event is returned with its ``timestamp`` parsed. A legacy one is
+    turned back: ``name`` is its ``name``, else its ``event_type`` (an
+    ``event_type`` other than the name goes back into the context, where the
+    legacy processor found it); ``timestamp`` is ``time``; ``data`` is
+    ``event``, parsed when it is a JSON string; ``context`` gets back the
+    request fields (``username``, ``session``, ...) and ``event_source`` and
+    ``page``. Any other top-level field is kept. Timestamps become aware
+    datetimes (UTC when the text has no offset). Raises ``LineError`` for an
+    event without a name or with a timestamp that does not parse.
+    """
+    if not is_legacy(raw):
+        event = dict(raw)
+        if not isinstance(event.get('name'), str):
+            raise LineError('the event has no name')
+        if 'timestamp' in event:
+            event['timestamp'] = parse_time(event['timestamp'])
+        return event
+    name = raw.get('name') or raw.get('event_type')
+    if not isinstance(name, str) or not name:
+        raise LineError('the event has neither a name nor an event_type')
+    event = {'name': name}
+    if 'time' in raw:
+        event['timestamp'] = parse_time(raw['time'])
+    event['data'] = _payload(raw.get('event', {}))
+    context = dict(raw['context']) if isinstance(raw.get('context'), dict) else {}
+    for field in LEGACY_REQUEST_FIELDS + LEGACY_CONTEXT_FIELDS:
+        if field in raw:
+            context[field] = raw[field]
+    if raw.get('event_type', name) != name:
+        context['event_type'] = raw['event_type']
+    event['context'] = context
+    for key, value in raw.items():
+        if key not in LEGACY_OWN_FIELDS and key != 'name':
+            event[key] = value
+    return event
+
+
+def _payload(value):
+    """A legacy ``event`` field: a JSON string that holds an object or array is parsed, anything else kept."""
+    if isinstance(value, str) and value[:1] in ('{', '['):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def parse_time(value):
+    """An ISO 8601 timestamp (a string, or already a datetime) as an aware datetime; ``LineError`` if it is not one."""
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            raise LineError(f'the timestamp {value[:40]!r} is not ISO 8601') from None
+    else:
+        raise LineError(f'the timestamp is a {type(value).__name__}, not an ISO 8601 string')
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=timezone.utc)
+
+
+def find_event(text):
+    """The JSON text and object of the event on a line (``text``, newline removed); ``LineError`` if there is none.
+
+    The event starts at the first ``{`` from which the rest of the line parses
+    as exactly one JSON object; whatever comes before it is a log prefix.
+    """
+    start = text.find('{')
+    if start < 0:
+        raise LineError('no JSON object on the line' if text.strip() else 'empty line')
+    while start >= 0:
+        try:
+            value, end = _DECODER.raw_decode(text, start)
+        except ValueError:
+            value, end = None, -1
+        if isinstance(value, dict) and not text[end:].strip():
+            return text[start:end], value
+        start = text.find('{', start + 1)
+    raise LineError('the JSON object on the line does not parse')
+
+
+def open_log(path):
+    """Open the tracking log ``path`` for reading text (UTF-8), gunzipping it when it starts with gzip's magic bytes.
+
+    ``-`` is standard input. Raises ``InputError`` when the file cannot be opened.
+    """
+    if path == '-':
+        return sys.stdin
+    try:
+        raw = open(path, 'rb')  # pylint: disable=consider-using-with  # returned to the caller
+    except OSError as exc:
+        raise InputError(f'{path}: cannot open: {exc.strerror or exc}') from exc
+    if raw.peek(2)[:2] == GZIP_MAGIC:
+        return _TextReader(gzip.GzipFile(fileobj=raw, mode='rb'), raw)
+    return _TextReader(raw, raw)
+
+
+class _TextReader:
+    """Lines of a binary stream decoded as UTF-8 (bad bytes replaced); ``position`` is the bytes read of the file."""
+
+    def __init__(self, stream, file):
+        self._stream = stream
+        self._file = file
+
+    @property
+    def position(self):
+        """How far into the file on disk (compressed bytes, for a gzipped log) reading has come."""
+        try:
+            return self._file.tell()
+        except (OSError, ValueError):
+            return 0
+
+    def readline(self):
+        """The next line as text, ``''`` at the end; raises ``InputError`` for a corrupt gzip stream."""
+        try:
+            line = self._stream.readline()
+        except (OSError, EOFError, gzip.BadGzipFile) as exc:
+            raise InputError(f'{self._file.name}: cannot read: {exc}') from exc
+        return line.decode('utf-8', errors='replace')
+
+    def __iter__(self):
+        while True:
+            line = self.readline()
+            if not line:
+                return
+            yield line
+
+    def close(self):
+        """Close the streams."""
+        self._stream.close()
+        self._file.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+
+def read_lines(path, on_error, progress=None):
+    """Yield every :class:`Line` of ``path`` that holds a JSON object; call ``on_error(where, reason)`` for the others.
+
+    ``progress``, when given, is called now and then with the bytes read so far.
+    A line that is only whitespace is skipped silently.
+    """
+    with open_log(path) as stream:
+        for number, text in enumerate(stream, 1):
+            if progress is not None and number % 1024 == 0:
+                progress(getattr(stream, 'position', 0))
+            text = text.rstrip('\r\n')
+            if not text.strip():
+                continue
+            line = _parse(path, number, text, on_error)
+            if line is not None:
+                yield line
+        if progress is not None:
+            progress(getattr(stream, 'position', 0))
+
+
+def file_size(path):
+    """The size of ``path`` on disk in bytes, or None (standard input, or a file that cannot be stat'ed)."""
+    if path == '-':
+        return None
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return None
+
+
+def event_users(event):
+    """The ways a native event names its user: ``context.user_id`` and ``context.username``, as text."""
+    context = event.get('context')
+    if not isinstance(context, dict):
+        return set()
+    return {str(context[key]) for key in ('user_id', 'username') if context.get(key) not in (None, '')}
+
+
+def follow_lines(path, on_error, poll_interval=0.25, clock_sleep=time.sleep):
+    """Yield the :class:`Line` objects of the plain file ``path`` as they are written, forever.
+
+    Lines already in the file come first. Whenever the end is reached it
+    yields ``None`` (the caller may flush its output), then waits
+    ``poll_interval`` seconds; a file moved or removed (rotated) is reopened
+    at ``path`` when it appears again, and numbering starts over. A line is
+    read only once its newline is written. Raises ``InputError`` when ``path``
+    cannot be opened at first, or is gzipped.
+    """
+    stream = _open_plain(path)
+    number, pending = 0, b''
+    try:
+        while True:
+            chunk = stream.readline()
+            if chunk:
+                pending += chunk
+                if not pending.endswith(b'\n'):
+                    continue
+                number += 1
+                text, pending = pending.decode('utf-8', errors='replace').rstrip('\r\n'), b''
+                if text.strip():
+                    line = _parse(path, number, text, on_error)
+                    if line is not None:
+                        yield line
+                continue
+            yield None
+            if _replaced(path, stream):
+                stream.close()
+                stream = _open_plain(path)
+                number, pending = 0, b''
+            else:
+                clock_sleep(poll_interval)
+    finally:
+        stream.close()
+
+
+def _parse(path, number, text, on_error):
+    try:
+        json_text, raw = find_event(text)
+    except LineError as exc:
+        on_error(f'{path}:{number}', str(exc))
+        return None
+    return Line(path, number, json_text, raw)
+
+
+def _open_plain(path):
+    """``path`` opened for reading bytes; ``InputError`` if it cannot be, or is gzipped (it cannot be followed)."""
+    try:
+        stream = open(path, 'rb')  # pylint: disable=consider-using-with  # returned to the caller
+    except OSError as exc:
+        raise InputError(f'{path}: cannot open: {exc.strerror or exc}') from exc
+    if stream.peek(2)[:2] == GZIP_MAGIC:
+        stream.close()
+        raise InputError(f'{path}: a gzipped file cannot be followed')
+    return stream
+
+
+def _replaced(path, stream):
+    """True when ``path`` now names another file than ``stream`` (rotated), and that file exists."""
+    try:
+        current = os.stat(path)
+    except OSError:
+        return False
+    opened = os.fstat(stream.fileno())
+    return (current.st_dev, current.st_ino) != (opened.st_dev, opened.st_ino)

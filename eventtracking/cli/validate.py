@@ -1,0 +1,78 @@
+"""``eventtracking validate``: every line of tracking logs holds an event; with a catalog, a registered, valid one."""
+
+import importlib
+import sys
+
+from eventtracking.cli.common import EXIT_FAILED, EXIT_OK, Report, UsageError, importable_from_cwd
+from eventtracking.cli.progress import progress_bar
+from eventtracking.cli.reader import LineError, file_size, read_lines
+
+REGISTRY = 'eventtracking.registry'
+
+
+def add_parser(subparsers):
+    """Add the ``validate`` subcommand."""
+    parser = subparsers.add_parser(
+        'validate', help='check that every line holds an event (and, with --catalog, a registered valid one)',
+        description='Check that every line of the tracking logs holds one event with a name and an ISO 8601 '
+                    'time. Each problem is printed as FILE:LINE: reason on standard error; the exit status '
+                    'is 1 when there is any.',
+    )
+    parser.add_argument('files', nargs='+', metavar='FILE', help='tracking logs, plain or gzipped')
+    parser.add_argument('--catalog', metavar='MODULE',
+                        help='import MODULE (which registers event types) and check every event against '
+                             'the registered types')
+    parser.set_defaults(run=run)
+
+
+def run(args):
+    """Check every line; exit status 1 when any line failed."""
+    check = catalog_check(args.catalog) if args.catalog else None
+    report = Report()
+    events = 0
+    for path in args.files:
+        bar = progress_bar(file_size(path), path)
+        try:
+            for line in read_lines(path, report, bar.update_to):
+                try:
+                    event = line.native()
+                    if 'timestamp' not in event:
+                        raise LineError('the event has no timestamp')
+                except LineError as exc:
+                    report(line.where, str(exc))
+                    continue
+                events += 1
+                if check is not None:
+                    for problem in check(event):
+                        report(line.where, f'{event["name"]}: {problem}')
+        finally:
+            bar.close()
+    sys.stdout.write(f'{events} events checked in {len(args.files)} file{"s" if len(args.files) != 1 else ""}: '
+                     f'{report.count} problem{"s" if report.count != 1 else ""}\n')
+    return EXIT_FAILED if report.count else EXIT_OK
+
+
+def catalog_check(module):
+    """Import the event-type registry and ``module``; return ``check(event)`` giving the event's problems.
+
+    ``eventtracking.registry.event_problems`` is looked up at every call.
+    Raises ``UsageError`` when the registry or ``module`` cannot be imported.
+    """
+    try:
+        registry = importlib.import_module(REGISTRY)
+    except ModuleNotFoundError as exc:
+        if exc.name != REGISTRY:
+            raise UsageError(f'--catalog: cannot import {REGISTRY}: {exc}') from exc
+        raise UsageError(f'--catalog needs {REGISTRY}, which this version of eventtracking does not have') from exc
+    try:
+        with importable_from_cwd():
+            importlib.import_module(module)
+    except Exception as exc:  # pylint: disable=broad-except  # any failure of the user's module is a bad argument
+        raise UsageError(f'--catalog {module}: cannot import it: {type(exc).__name__}: {exc}') from exc
+    if not callable(getattr(registry, 'event_problems', None)):
+        raise UsageError(f'--catalog needs {REGISTRY}.event_problems, which this version of eventtracking lacks')
+
+    def check(event):
+        return registry.event_problems(event)
+
+    return check
