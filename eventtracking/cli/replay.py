@@ -13,7 +13,7 @@ import sys
 from eventtracking.cli.common import EXIT_FAILED, EXIT_OK, Report, UsageError, add_time_window, importable_from_cwd, \
     in_window
 from eventtracking.cli.progress import progress_bar
-from eventtracking.cli.reader import LineError, file_size, read_lines
+from eventtracking.cli.reader import LineError, file_size, open_log, read_lines
 
 
 def add_parser(subparsers):
@@ -33,6 +33,9 @@ def add_parser(subparsers):
 
 def run(args):
     """Replay every event in the window; exit status 1 when a line was skipped."""
+    for path in args.files:  # a missing file is found before anything is replayed, not half-way
+        if path != '-':
+            open_log(path).close()
     tracker = configured_tracker(args.settings)
     routing = tracker.routing_backend
     before = tracker.stats

@@ -1,0 +1,69 @@
+"""The eventtracking command itself: console script and python -m, help, exit statuses, no tracebacks."""
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.cli.helpers import run_cli, sample_events, write_log
+
+CONSOLE_SCRIPT = Path(sys.executable).parent / 'eventtracking'
+
+
+def test_python_dash_m_and_the_console_script_give_the_same_output(tmp_path):
+    path = tmp_path / 'tracking.log'
+    write_log(path, sample_events())
+    if not CONSOLE_SCRIPT.exists():
+        pytest.fail(f'the console script {CONSOLE_SCRIPT} is not installed: pip install -e .')
+    by_module = run_cli('stats', path)
+    by_script = run_cli('stats', path, command=[str(CONSOLE_SCRIPT)])
+    assert by_module.returncode == by_script.returncode == 0
+    assert by_module.stdout == by_script.stdout and 'events:          6' in by_module.stdout
+
+
+def test_help_lists_every_subcommand():
+    result = run_cli('--help')
+    assert result.returncode == 0
+    for name in ('tail', 'stats', 'validate', 'replay'):
+        assert name in result.stdout
+
+
+@pytest.mark.parametrize('args', [[], ['nosuch'], ['tail'], ['stats', '--max-event-size', 'x', 'f'],
+                                  ['tail', '--name', '(', 'f'], ['tail', '--since', 'yesterday', 'f'],
+                                  ['tail', '-n', '0', 'f']])
+def test_bad_arguments_exit_2_with_a_usage_line(args):
+    result = run_cli(*args)
+    assert result.returncode == 2
+    assert 'Traceback' not in result.stderr and 'error:' in result.stderr
+
+
+@pytest.mark.parametrize('command', ['tail', 'stats', 'validate', 'replay'])
+def test_a_missing_file_exits_2_with_one_line(tmp_path, command):
+    missing = tmp_path / 'missing.log'
+    result = run_cli(command, missing, env={'DJANGO_SETTINGS_MODULE': 'tests.settings'}, cwd=os.getcwd())
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == \
+        f'eventtracking {command}: {missing}: cannot open: No such file or directory'
+    assert 'Traceback' not in result.stderr
+
+
+@pytest.mark.parametrize('content', [b'\x1f\x8b\x08\x00garbage', b'\xff\xfe\x00 binary {\x00', b'{' * 5000])
+def test_garbage_input_never_gives_a_traceback(tmp_path, content):
+    path = tmp_path / 'garbage.log'
+    path.write_bytes(content)
+    for command in ('tail', 'stats', 'validate'):
+        result = run_cli(command, path)
+        assert result.returncode in (0, 1, 2)
+        assert 'Traceback' not in result.stderr
+        assert result.stderr.startswith(('eventtracking', str(path)))
+
+
+def test_output_piped_into_a_reader_that_stops_early_is_quiet(tmp_path):
+    path = tmp_path / 'tracking.log'
+    write_log(path, sample_events(3000))
+    import subprocess  # pylint: disable=import-outside-toplevel
+    result = subprocess.run(f'{sys.executable} -m eventtracking tail {path} | head -n 1', shell=True,
+                            capture_output=True, text=True, check=False)
+    assert len(result.stdout.splitlines()) == 1
+    assert 'Traceback' not in result.stderr and result.stderr == ''
