@@ -39,3 +39,16 @@ def test_readme_names_the_two_fresh_clone_commands_and_ci_runs_the_test_one():
     assert 'make demo' in text and 'make test' in text
     with open(os.path.join(ROOT, '.ci', 'run'), encoding='utf-8') as ci:
         assert 'make test' in ci.read()
+
+
+def test_stats_shown_after_the_quick_start_is_what_the_command_prints(tmp_path):
+    quick_start = python_blocks()[0]
+    (tmp_path / 'quick_start.py').write_text(quick_start)
+    subprocess.run([sys.executable, 'quick_start.py'], cwd=tmp_path, check=True, timeout=60)
+    with open(os.path.join(ROOT, 'README.rst'), encoding='utf-8') as readme:
+        shown = re.search(r'    \$ eventtracking stats tracking.log\n((?:    .*\n|\n)+?)\n\S', readme.read()).group(1)
+    shown = re.sub(r'^    ', '', shown, flags=re.M)
+    result = subprocess.run([sys.executable, '-m', 'eventtracking', 'stats', 'tracking.log'], cwd=tmp_path,
+                            capture_output=True, text=True, check=True, timeout=60)
+    hour = r'\d{4}-\d\d-\d\dT\d\d'
+    assert re.sub(hour, 'HOUR', result.stdout) == re.sub(hour, 'HOUR', shown)

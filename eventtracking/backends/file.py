@@ -1,4 +1,4 @@
-"""A backend that appends each event as one JSON line to a file, with no :mod:`logging` in between.
+"""A backend that appends each event as one JSON line to a file, with no ``logging`` in between.
 
 The lines are byte for byte those of
 :class:`~eventtracking.backends.logger.LoggerBackend` with the same options
@@ -7,16 +7,10 @@ written with one ``os.write`` on a file opened with ``O_APPEND``, so several
 threads and processes may write the same file without tearing or
 interleaving lines. When the file is moved away or removed (logrotate's
 default ``create`` mode), the next line goes to a new file at ``path``, as
-:class:`logging.handlers.WatchedFileHandler` does. A write that fails (disk
+``logging.handlers.WatchedFileHandler`` does. A write that fails (disk
 full, file no longer writable) is counted as ``write_error`` and logged
-without flooding; it never raises into ``emit``::
-
-    EVENT_TRACKING_BACKENDS = {
-        'tracking_logs': {
-            'ENGINE': 'eventtracking.backends.file.FileBackend',
-            'OPTIONS': {'path': '/var/log/tracking/tracking.log'},
-        },
-    }
+without flooding; it never raises into ``emit``. See the documentation's
+page "The tracking log" for settings, rotation, and reading the file.
 """
 
 import logging
