@@ -5,7 +5,8 @@ import contextlib
 import os
 import sys
 
-from eventtracking.cli.reader import LineError, parse_time
+from eventtracking.cli.progress import progress_bar
+from eventtracking.cli.reader import LineError, file_size, parse_time, read_lines
 
 EXIT_OK = 0
 """All is well."""
@@ -22,15 +23,38 @@ class UsageError(Exception):
 
 
 class Report:
-    """Writes ``FILE:LINE: reason`` lines to standard error and counts them."""
+    """Writes ``FILE:LINE: reason`` lines to standard error (``prefix`` before each reason) and counts them."""
 
-    def __init__(self, stream=None):
+    def __init__(self, prefix='', stream=None):
+        self.prefix = prefix
         self.stream = sys.stderr if stream is None else stream
         self.count = 0
 
     def __call__(self, where, reason):
         self.count += 1
-        self.stream.write(f'{where}: {reason}\n')
+        self.stream.write(f'{where}: {self.prefix}{reason}\n')
+
+
+def read_events(paths, report, timed=False):
+    """Yield ``(line, native event)`` for every event of the files ``paths``, a progress bar showing each file.
+
+    A line that holds no event (or, ``timed``, an event with no timestamp) is
+    given to ``report`` instead.
+    """
+    for path in paths:
+        bar = progress_bar(file_size(path), path)
+        try:
+            for line in read_lines(path, report, bar.update_to):
+                try:
+                    event = line.native()
+                    if timed and 'timestamp' not in event:
+                        raise LineError('the event has no timestamp')
+                except LineError as exc:
+                    report(line.where, str(exc))
+                    continue
+                yield line, event
+        finally:
+            bar.close()
 
 
 def time_argument(text):

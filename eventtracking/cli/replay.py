@@ -10,10 +10,10 @@ are read one at a time: memory stays flat whatever the size of the logs.
 import os
 import sys
 
-from eventtracking.cli.common import EXIT_FAILED, EXIT_OK, Report, UsageError, add_time_window, importable_from_cwd, \
-    in_window
-from eventtracking.cli.progress import progress_bar
-from eventtracking.cli.reader import LineError, file_size, open_log, read_lines
+from eventtracking.cli.common import (
+    EXIT_FAILED, EXIT_OK, Report, UsageError, add_time_window, importable_from_cwd, in_window, read_events,
+)
+from eventtracking.cli.reader import open_log
 
 
 def add_parser(subparsers):
@@ -39,24 +39,12 @@ def run(args):
     tracker = configured_tracker(args.settings)
     routing = tracker.routing_backend
     before = tracker.stats
-    report = Report()
+    report = Report(prefix='skipped: ')
     replayed = 0
-    for path in args.files:
-        bar = progress_bar(file_size(path), path)
-        try:
-            for line in read_lines(path, report, bar.update_to):
-                try:
-                    event = line.native()
-                    if 'timestamp' not in event:
-                        raise LineError('the event has no timestamp')
-                except LineError as exc:
-                    report(line.where, f'skipped: {exc}')
-                    continue
-                if in_window(event, args):
-                    routing.send(event)
-                    replayed += 1
-        finally:
-            bar.close()
+    for _, event in read_events(args.files, report, timed=True):
+        if in_window(event, args):
+            routing.send(event)
+            replayed += 1
     lost = {reason: count - before.get(reason, 0) for reason, count in tracker.stats.items()
             if count != before.get(reason, 0)}
     sys.stderr.write(f'replayed {replayed} event{"s" if replayed != 1 else ""}, skipped {report.count} '

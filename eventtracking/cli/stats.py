@@ -4,9 +4,7 @@ import json
 import sys
 from collections import Counter
 
-from eventtracking.cli.common import EXIT_OK, Report
-from eventtracking.cli.progress import progress_bar
-from eventtracking.cli.reader import LineError, file_size, read_lines
+from eventtracking.cli.common import EXIT_OK, Report, read_events
 
 DEFAULT_MAX_EVENT_SIZE = 1024
 """Lines whose JSON is longer are oversize: the default max_event_size of LoggerBackend and FileBackend."""
@@ -30,13 +28,8 @@ def run(args):
     """Print the counts. Exit status 0: malformed lines are counted (and reported), not a failure."""
     counts = Counts(args.max_event_size)
     report = Report()
-    for path in args.files:
-        bar = progress_bar(file_size(path), path)
-        try:
-            for line in read_lines(path, report, bar.update_to):
-                counts.add(line, report)
-        finally:
-            bar.close()
+    for line, event in read_events(args.files, report):
+        counts.add(line, event)
     counts.malformed = report.count
     sys.stdout.write(counts.as_json() if args.json else counts.as_text())
     return EXIT_OK
@@ -53,13 +46,8 @@ class Counts:
         self.by_name = Counter()
         self.by_hour = Counter()
 
-    def add(self, line, report):
-        """Count one line that holds JSON; one that holds no event is reported (and counted as malformed)."""
-        try:
-            event = line.native()
-        except LineError as exc:
-            report(line.where, str(exc))
-            return
+    def add(self, line, event):
+        """Count the native ``event`` of ``line``."""
         self.events += 1
         self.by_name[event['name']] += 1
         timestamp = event.get('timestamp')

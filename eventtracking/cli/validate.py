@@ -3,9 +3,7 @@
 import importlib
 import sys
 
-from eventtracking.cli.common import EXIT_FAILED, EXIT_OK, Report, UsageError, importable_from_cwd
-from eventtracking.cli.progress import progress_bar
-from eventtracking.cli.reader import LineError, file_size, read_lines
+from eventtracking.cli.common import EXIT_FAILED, EXIT_OK, Report, UsageError, importable_from_cwd, read_events
 
 REGISTRY = 'eventtracking.registry'
 
@@ -30,23 +28,11 @@ def run(args):
     check = catalog_check(args.catalog) if args.catalog else None
     report = Report()
     events = 0
-    for path in args.files:
-        bar = progress_bar(file_size(path), path)
-        try:
-            for line in read_lines(path, report, bar.update_to):
-                try:
-                    event = line.native()
-                    if 'timestamp' not in event:
-                        raise LineError('the event has no timestamp')
-                except LineError as exc:
-                    report(line.where, str(exc))
-                    continue
-                events += 1
-                if check is not None:
-                    for problem in check(event):
-                        report(line.where, f'{event["name"]}: {problem}')
-        finally:
-            bar.close()
+    for line, event in read_events(args.files, report, timed=True):
+        events += 1
+        if check is not None:
+            for problem in check(event):
+                report(line.where, f'{event["name"]}: {problem}')
     sys.stdout.write(f'{events} events checked in {len(args.files)} file{"s" if len(args.files) != 1 else ""}: '
                      f'{report.count} problem{"s" if report.count != 1 else ""}\n')
     return EXIT_FAILED if report.count else EXIT_OK

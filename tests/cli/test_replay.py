@@ -90,7 +90,7 @@ def test_time_window_and_skipped_lines(tmp_path, recorded, capsys):
     assert status == 1
     assert [event['timestamp'] for event in recorded] == [event['timestamp'] for event in sample_events()[1:4]]
     assert capsys.readouterr().err.splitlines() == [
-        f'{path}:7: no JSON object on the line',
+        f'{path}:7: skipped: no JSON object on the line',
         f'{path}:8: skipped: the event has no timestamp',
         'replayed 3 events, skipped 2 lines',
     ]
