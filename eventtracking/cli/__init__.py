@@ -15,6 +15,9 @@ from eventtracking import __version__
 from eventtracking.cli.common import EXIT_OK, EXIT_USAGE, UsageError
 from eventtracking.cli.reader import InputError
 
+EXIT_INTERRUPTED = 130
+"""Stopped with Ctrl-C (128 + SIGINT, as shells report it), except ``tail --follow``, which exits 0."""
+
 SUBCOMMANDS = ('tail', 'stats', 'validate', 'replay')
 """The modules of this package that are subcommands, in the order ``--help`` lists them."""
 
@@ -42,8 +45,8 @@ def main(argv=None):
     except (UsageError, InputError) as exc:
         sys.stderr.write(f'eventtracking {args.command}: {exc}\n')
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        return EXIT_OK
+    except KeyboardInterrupt:  # how `tail --follow` is stopped; anything else was cut short
+        return EXIT_OK if getattr(args, 'follow', False) else EXIT_INTERRUPTED
     except BrokenPipeError:  # the reader of our output went away (| head): stop quietly
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())

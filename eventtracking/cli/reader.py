@@ -18,6 +18,7 @@ import json
 import os
 import sys
 import time
+import zlib
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -185,7 +186,7 @@ class _TextReader:
         """The next line as text, ``''`` at the end; raises ``InputError`` for a corrupt gzip stream."""
         try:
             line = self._stream.readline()
-        except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
             raise InputError(f'{self._file.name}: cannot read: {exc}') from exc
         return line.decode('utf-8', errors='replace')
 

@@ -86,3 +86,14 @@ def test_a_missing_file_or_a_corrupt_gzip_is_an_input_error(tmp_path):
     corrupt.write_bytes(b'\x1f\x8b' + b'\x00' * 40)
     with pytest.raises(InputError, match='cannot read'):
         list(read_lines(str(corrupt), print))
+
+
+def test_a_gzip_whose_data_is_corrupt_midway_is_an_input_error(tmp_path):
+    path = tmp_path / 'tracking.log'
+    write_log(path, sample_events(200))
+    data = bytearray((tmp_path / gzip_file(path).split('/')[-1]).read_bytes())
+    data[len(data) // 2:len(data) // 2 + 64] = b'\xff' * 64
+    corrupt = tmp_path / 'corrupt.gz'
+    corrupt.write_bytes(bytes(data))
+    with pytest.raises(InputError, match='cannot read'):
+        list(read_lines(str(corrupt), print))

@@ -3,6 +3,7 @@
 import json
 import os
 import queue
+import signal
 import subprocess
 import sys
 import threading
@@ -100,7 +101,10 @@ def test_follow_prints_new_lines_across_rotation_and_removal(tmp_path):
         backend.send({'name': 'after-removal', 'timestamp': '2024-03-01T12:00:02Z'})
         assert next_name() == 'after-removal'
         backend.close()
+        process.send_signal(signal.SIGINT)  # Ctrl-C: how a follow ends
+        assert process.wait(timeout=30) == 0
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=30)
     assert 'Traceback' not in process.stderr.read()
