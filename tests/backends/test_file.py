@@ -222,8 +222,7 @@ def _repeat(i):
     return 40 if i % 500 == 0 else i % 4
 
 
-def _write_from_threads(path, process):
-    backend = FileBackend(path, max_event_size=None)
+def _write_from_threads(backend, process):
     payload = 'p' * (100 + 37 * process)
 
     def write(thread):
@@ -239,9 +238,12 @@ def _write_from_threads(path, process):
 
 
 def test_processes_and_threads_never_tear_or_interleave_lines(tmp_path):
+    """One backend, opened before the fork (as under gunicorn's preload), written by every child's threads."""
     path = str(tmp_path / 'tracking.log')
+    backend = FileBackend(path, max_event_size=None)
+    backend.send({'name': 'parent', 'data': {'p': -1, 't': 0, 'i': 0, 'pad': ''}})
     context = multiprocessing.get_context('fork')
-    workers = [context.Process(target=_write_from_threads, args=(path, p)) for p in range(PROCESSES)]
+    workers = [context.Process(target=_write_from_threads, args=(backend, p)) for p in range(PROCESSES)]
     for worker in workers:
         worker.start()
     for worker in workers:
@@ -251,6 +253,7 @@ def test_processes_and_threads_never_tear_or_interleave_lines(tmp_path):
     with open(path, 'rb') as log:
         for line in log:
             data = json.loads(line)['data']
-            assert data['pad'] == 'p' * (100 + 37 * data['p']) * _repeat(data['i'])
+            if data['p'] >= 0:
+                assert data['pad'] == 'p' * (100 + 37 * data['p']) * _repeat(data['i'])
             seen.add((data['p'], data['t'], data['i']))
-    assert len(seen) == PROCESSES * THREADS * LINES
+    assert len(seen) == PROCESSES * THREADS * LINES + 1
