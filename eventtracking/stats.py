@@ -1,7 +1,8 @@
 """Counters of events that were filtered, dropped or failed, by reason.
 
-Every :class:`~eventtracking.backends.routing.RoutingBackend` and every
-:class:`~eventtracking.backends.logger.LoggerBackend` owns an
+Every :class:`~eventtracking.backends.routing.RoutingBackend`, every
+:class:`~eventtracking.backends.logger.LoggerBackend` and every
+:class:`~eventtracking.backends.file.FileBackend` owns an
 :class:`EventCounters`. Their ``stats`` property returns a plain ``dict``
 snapshot (reason -> count); a routing backend's snapshot includes the counts
 of every backend below it, and ``Tracker.stats`` is the root's snapshot.
