@@ -14,7 +14,9 @@ from datetime import date, datetime, timezone
 from json.encoder import c_make_encoder, encode_basestring_ascii
 
 from eventtracking.events import event_name
-from eventtracking.exceptions import CircularEventError, EventTooDeepError, ImproperlyConfigured, UnserializableEventError
+from eventtracking.exceptions import (
+    CircularEventError, EventTooDeepError, ImproperlyConfigured, UnserializableEventError,
+)
 
 UTC = timezone.utc
 

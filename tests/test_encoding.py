@@ -10,7 +10,9 @@ import pytest
 
 from eventtracking import encoding
 from eventtracking.backends import logger as logger_module
-from eventtracking.exceptions import CircularEventError, EventTooDeepError, ImproperlyConfigured, UnserializableEventError
+from eventtracking.exceptions import (
+    CircularEventError, EventTooDeepError, ImproperlyConfigured, UnserializableEventError,
+)
 
 PLUS_TWO = timezone(timedelta(hours=2))
 

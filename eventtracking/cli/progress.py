@@ -37,7 +37,7 @@ class _BytesBar:
 
 
 def progress_bar(total, description, stream=None):
-    """A bar for reading ``total`` bytes, shown only on a terminal and when tqdm is installed; else :class:`NoProgress`."""
+    """A bar for reading ``total`` bytes, shown only on a terminal with tqdm installed; else :class:`NoProgress`."""
     stream = sys.stderr if stream is None else stream
     if total is None or not _is_terminal(stream):
         return NoProgress()

@@ -21,7 +21,8 @@ PLUS_TWO = timezone(timedelta(hours=2))
 
 EVENTS = [
     {'name': 'edx.ünïcode.event', 'timestamp': datetime(2013, 10, 3, 8, 24, 55, 123456, tzinfo=timezone.utc),
-     'data': {'float': 1.5, 'list': [1, 'two', None, True], 'day': date(2013, 10, 3), 'text': 'caf\u00e9 \u2603 \U0001f600'},
+     'data': {'float': 1.5, 'list': [1, 'two', None, True], 'day': date(2013, 10, 3),
+              'text': 'caf\u00e9 \u2603 \U0001f600'},
      'context': {'user_id': 10938, 'entered': datetime(2013, 10, 3, 10, 24, 55, tzinfo=PLUS_TWO)}},
     {'name': 'naive', 'timestamp': datetime(2020, 1, 2, 3, 4, 5), 'data': {}, 'context': {}},
     {'name': 'big', 'data': {'x': 'y' * 2000}},
@@ -227,7 +228,8 @@ def _write_from_threads(backend, process):
 
     def write(thread):
         for i in range(LINES):
-            backend.send({'name': 'concurrent', 'data': {'p': process, 't': thread, 'i': i, 'pad': payload * _repeat(i)}})
+            data = {'p': process, 't': thread, 'i': i, 'pad': payload * _repeat(i)}
+            backend.send({'name': 'concurrent', 'data': data})
 
     threads = [threading.Thread(target=write, args=(t,)) for t in range(THREADS)]
     for thread in threads:
