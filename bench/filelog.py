@@ -115,8 +115,8 @@ def measure(run, args):
 def table(runs, args):
     """The Markdown table of the results, one row per workload and variant of this library."""
     rows = ['| workload | variant | original ev/s | FileBackend ev/s | ratio | ratio by CPU time | target '
-            '| CPU µs/event (orig / this) | same output |',
-            '|---|---|---:|---:|---:|---:|---|---:|---|']
+            '| CPU µs/event (orig / this) | switches/event (orig / this) | same output |',
+            '|---|---|---:|---:|---:|---:|---|---:|---:|---|']
     all_same = True
     for workload in args.workloads:
         original = runs[(workload, ORIGINAL_SIDE, 'as-written')]
@@ -133,7 +133,9 @@ def table(runs, args):
                 f'| {statistics.median(t["events_per_second"] for t in this):,.0f} | **{wall:.1f}x** | {cpu:.1f}x '
                 f'| {f"{TARGET}x {met}" if variant == TARGET_VARIANT else ""} '
                 f'| {statistics.median(o["cpu_us_per_event"] for o in original):.2f} / '
-                f'{statistics.median(t["cpu_us_per_event"] for t in this):.2f} | {"yes" if same else "NO"} |'
+                f'{statistics.median(t["cpu_us_per_event"] for t in this):.2f} '
+                f'| {statistics.median(o["context_switches_per_event"] for o in original):.2f} / '
+                f'{statistics.median(t["context_switches_per_event"] for t in this):.2f} | {"yes" if same else "NO"} |'
             )
     return '\n'.join(rows), all_same
 
