@@ -13,6 +13,7 @@ without flooding; it never raises into ``emit``. See the documentation's
 page "The tracking log" for settings, rotation, and reading the file.
 """
 
+import errno
 import logging
 import os
 import threading
@@ -113,9 +114,11 @@ class FileBackend:
         if fd is None or _identity(self.path) != self._identity:
             fd = self._reopen()
         written = os.write(fd, line)
-        while written < len(line):  # a regular file writes all at once unless the disk is full
+        while 0 < written < len(line):  # a regular file writes all at once unless the disk is full
             line = line[written:]
             written = os.write(fd, line)
+        if not written:
+            raise OSError(errno.EIO, 'the file took none of the line')
 
     def _reopen(self):
         """Open ``path`` again (it is missing, or another file now) and return the descriptor to write to.
@@ -160,7 +163,10 @@ def _identity(path):
 
 
 def _checked_path(path):
-    """``path`` as a string; ``ImproperlyConfigured`` naming it when its folder is missing or it is a folder."""
+    """``path`` made absolute (as ``logging.FileHandler`` does), so that a later ``chdir`` does not move the log.
+
+    Raises ``ImproperlyConfigured`` naming it when its folder is missing or it is a folder.
+    """
     try:
         path = os.fspath(path)
     except TypeError as exc:
@@ -174,7 +180,7 @@ def _checked_path(path):
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise ImproperlyConfigured(f'FileBackend path {path!r}: the folder {folder!r} does not exist')
-    return path
+    return os.path.abspath(path)
 
 
 def _after_fork_in_child():

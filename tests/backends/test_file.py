@@ -259,3 +259,14 @@ def test_processes_and_threads_never_tear_or_interleave_lines(tmp_path):
                 assert data['pad'] == 'p' * (100 + 37 * data['p']) * _repeat(data['i'])
             seen.add((data['p'], data['t'], data['i']))
     assert len(seen) == PROCESSES * THREADS * LINES + 1
+
+
+def test_a_relative_path_stays_where_it_was_when_the_directory_changes(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    backend = FileBackend('tracking.log')
+    assert backend.path == str(tmp_path / 'tracking.log')
+    (tmp_path / 'elsewhere').mkdir()
+    monkeypatch.chdir(tmp_path / 'elsewhere')
+    backend.send({'name': 'a'})
+    backend.close()
+    assert json.loads((tmp_path / 'tracking.log').read_text())['name'] == 'a'
