@@ -20,9 +20,9 @@ class NoProgress:
 class _BytesBar:
     """A tqdm bar counting the bytes read of a file of known size."""
 
-    def __init__(self, tqdm, total, description):
+    def __init__(self, tqdm, total, description, stream):
         self._bar = tqdm(total=total, desc=description, unit='B', unit_scale=True, unit_divisor=1024,
-                         file=sys.stderr, leave=False, dynamic_ncols=True)
+                         file=stream, leave=False, dynamic_ncols=True)
         self._position = 0
 
     def update_to(self, position):
@@ -37,7 +37,7 @@ class _BytesBar:
 
 
 def progress_bar(total, description, stream=None):
-    """A bar for reading ``total`` bytes, shown only on a terminal with tqdm installed; else :class:`NoProgress`."""
+    """A bar on ``stream`` (standard error) for reading ``total`` bytes, on a terminal with tqdm; else :class:`NoProgress`."""
     stream = sys.stderr if stream is None else stream
     if total is None or not _is_terminal(stream):
         return NoProgress()
@@ -45,7 +45,7 @@ def progress_bar(total, description, stream=None):
         from tqdm import tqdm  # pylint: disable=import-outside-toplevel
     except ImportError:
         return NoProgress()
-    return _BytesBar(tqdm, total, description)
+    return _BytesBar(tqdm, total, description, stream)
 
 
 def _is_terminal(stream):
