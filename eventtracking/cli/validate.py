@@ -32,7 +32,7 @@ def run(args):
         events += 1
         if check is not None:
             for problem in check(event):
-                report(line.where, f'{event["name"]}: {problem}')
+                report(line.where, problem)
     sys.stdout.write(f'{events} events checked in {len(args.files)} file{"s" if len(args.files) != 1 else ""}: '
                      f'{report.count} problem{"s" if report.count != 1 else ""}\n')
     return EXIT_FAILED if report.count else EXIT_OK

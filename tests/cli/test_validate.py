@@ -60,14 +60,14 @@ def test_catalog_problems_are_reported_per_line(tmp_path, capsys):
 
     def event_problems(event):
         seen.append(event)
-        return [] if event['name'] == 'edx.video.played' else [f'{event["name"]} is not registered']
+        return [] if event['name'] == 'edx.video.played' else [f'{event["name"]}: not a registered event type']
 
     with mock.patch.dict(sys.modules, {'eventtracking.registry': registry}), \
             mock.patch.object(registry, 'event_problems', event_problems, create=True):
         status = main(['validate', str(path), '--catalog', 'json'])
     assert status == 1
     assert capsys.readouterr().err.splitlines() == [
-        f'{path}:2: edx.course.enrollment.activated: edx.course.enrollment.activated is not registered',
-        f'{path}:3: problem_check: problem_check is not registered',
+        f'{path}:2: edx.course.enrollment.activated: not a registered event type',
+        f'{path}:3: problem_check: not a registered event type',
     ]
     assert [event['timestamp'] for event in seen] == [event['timestamp'] for event in sample_events(3)]
