@@ -31,8 +31,9 @@ def run(args):
     for line, event in read_events(args.files, report, timed=True):
         events += 1
         if check is not None:
+            name = event['name']
             for problem in check(event):
-                report(line.where, problem)
+                report(line.where, problem if problem.startswith(f'{name}:') else f'{name}: {problem}')
     sys.stdout.write(f'{events} events checked in {len(args.files)} file{"s" if len(args.files) != 1 else ""}: '
                      f'{report.count} problem{"s" if report.count != 1 else ""}\n')
     return EXIT_FAILED if report.count else EXIT_OK
@@ -46,10 +47,11 @@ def catalog_check(module):
     """
     try:
         registry = importlib.import_module(REGISTRY)
-    except ModuleNotFoundError as exc:
-        if exc.name != REGISTRY:
-            raise UsageError(f'--catalog: cannot import {REGISTRY}: {exc}') from exc
-        raise UsageError(f'--catalog needs {REGISTRY}, which this version of eventtracking does not have') from exc
+    except ImportError as exc:  # absent, or its library (an install extra) missing
+        if isinstance(exc, ModuleNotFoundError) and exc.name == REGISTRY:
+            raise UsageError(f'--catalog needs {REGISTRY}, which this version of eventtracking does not have') \
+                from exc
+        raise UsageError(f'--catalog: cannot import {REGISTRY}: {exc}') from exc
     try:
         with importable_from_cwd():
             importlib.import_module(module)

@@ -4,8 +4,11 @@ import sys
 import types
 from unittest import mock
 
+import pytest
+
 from eventtracking.cli import main
 from tests.cli.helpers import TUTOR_PREFIX, gzip_file, run_cli, sample_events, write_log
+from tests.cli.test_main import CONSOLE_SCRIPT
 
 
 def test_a_good_log_passes(tmp_path):
@@ -71,3 +74,43 @@ def test_catalog_problems_are_reported_per_line(tmp_path, capsys):
         f'{path}:3: problem_check: not a registered event type',
     ]
     assert [event['timestamp'] for event in seen] == [event['timestamp'] for event in sample_events(3)]
+
+
+CATALOG = '''
+from eventtracking.registry import EventType, Field, register
+
+register(EventType('edx.video.played', 'A learner played a video.', fields={
+    'i': Field(int, 'Position in the test log.'),
+    'text': Field(str, 'Some text.'),
+    'nested': Field(dict, 'Anything nested.'),
+}))
+register(EventType('problem_check', 'A learner checked a problem.', fields={
+    'i': Field(str, 'Declared a string, so the logged integers fail.'),
+}))
+'''
+
+
+def test_catalog_with_the_real_registry(tmp_path):
+    pytest.importorskip('eventtracking.registry')
+    (tmp_path / 'my_catalog.py').write_text(CATALOG)
+    path = tmp_path / 'tracking.log'
+    write_log(path, sample_events(3), legacy=True, prefix=TUTOR_PREFIX)
+    result = run_cli('validate', '--catalog', 'my_catalog', path, cwd=tmp_path,
+                     command=[str(CONSOLE_SCRIPT)])
+    assert result.returncode == 1
+    assert result.stdout == '3 events checked in 1 file: 2 problems\n'
+    problems = result.stderr.splitlines()
+    assert len(problems) == 2
+    assert problems[0].startswith(f'{path}:2: ') and 'edx.course.enrollment.activated' in problems[0]
+    assert problems[1].startswith(f'{path}:3: problem_check: data.i: ')
+
+
+def test_catalog_whose_registry_needs_a_missing_extra_exits_2(tmp_path, capsys):
+    path = tmp_path / 'tracking.log'
+    write_log(path, sample_events(1))
+    with mock.patch.dict(sys.modules, {'eventtracking.registry': None, 'jsonschema_rs': None}):
+        sys.modules.pop('eventtracking.registry')
+        status = main(['validate', str(path), '--catalog', 'json'])
+    assert status == 2
+    error = capsys.readouterr().err
+    assert error.count('\n') == 1 and error.startswith('eventtracking validate: --catalog')
