@@ -72,7 +72,7 @@ def route(tracker, event):
         tracker.routing_backend.send(event)
     except Exception:  # pylint: disable=broad-except
         tracker.counters.increment(EMIT_ERROR)
-        RATE_LIMITED_LOG.exception(('on_commit', EMIT_ERROR), 'Failed to emit event %s after the commit',
+        RATE_LIMITED_LOG.exception(('on_commit', 'route'), 'Failed to emit event %s after the commit',
                                    safe_name(event.get('name')))
 
 
@@ -82,7 +82,7 @@ def emit_on_commit(tracker, name, data, using):
         event = tracker.build_event(name, data)
     except Exception:  # pylint: disable=broad-except
         tracker.counters.increment(EMIT_ERROR)
-        RATE_LIMITED_LOG.exception(('on_commit', EMIT_ERROR), 'Failed to emit event %s', safe_name(name))
+        RATE_LIMITED_LOG.exception(('on_commit', 'build'), 'Failed to emit event %s', safe_name(name))
         return
     connection = _atomic_connection(using)
     if connection is None:

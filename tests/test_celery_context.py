@@ -46,6 +46,12 @@ def retry_twice(self, label):
             raise self.retry(countdown=0)
 
 
+@pytest.fixture(autouse=True)
+def fresh_log():
+    """Every test sees the first log line of each kind (none held back by an earlier test's)."""
+    celery_context.RATE_LIMITED_LOG.reset()
+
+
 @pytest.fixture
 def propagating():
     """Propagation on in this process (publisher and worker) for the test; off again afterwards."""

@@ -22,7 +22,8 @@ class EventTrackingConfig(AppConfig):
 
     def ready(self):
         """Register the system checks, make a :class:`~eventtracking.django.DjangoTracker` the default tracker,
-        and connect the event-bus handler when ``openedx-events`` is installed.
+        connect the event-bus handler when ``openedx-events`` is installed, and carry the contexts into Celery
+        tasks when ``EVENT_TRACKING_CELERY_CONTEXT`` is True.
 
         A configuration error does not stop Django from starting: it is logged
         here and ``manage.py check`` (run by ``runserver``, ``migrate`` and the
@@ -43,6 +44,7 @@ class EventTrackingConfig(AppConfig):
         except Exception:  # pylint: disable=broad-except
             LOG.exception('The event-tracking settings could not be built; %s', _CONSEQUENCE)
         connect_event_bus_handler()
+        propagate_celery_context()
 
 
 def connect_event_bus_handler():
@@ -55,6 +57,31 @@ def connect_event_bus_handler():
     if importlib.util.find_spec('openedx_events') is None:
         return False
     import eventtracking.handlers  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
+    return True
+
+
+def propagate_celery_context():
+    """Call :func:`eventtracking.celery.propagate_context` when ``EVENT_TRACKING_CELERY_CONTEXT`` is True.
+
+    Its size limit is ``EVENT_TRACKING_CELERY_CONTEXT_MAX_BYTES``. With a bad
+    value, or without Celery, nothing is connected: the error is logged here
+    and reported by ``manage.py check`` (``eventtracking.E040`` to ``E042``).
+    Returns whether the contexts are propagated.
+    """
+    # pylint: disable=import-outside-toplevel
+    from django.conf import settings
+
+    from eventtracking.django import checks
+
+    if getattr(settings, checks.CELERY_CONTEXT_SETTING_NAME, False) is not True:
+        return False
+    errors = [message for message in checks.check_celery_context() if message.is_serious()]
+    if errors:
+        LOG.error('Contexts are not sent with Celery tasks: %s', '; '.join(message.msg for message in errors))
+        return False
+    from eventtracking.celery import DEFAULT_MAX_BYTES, propagate_context
+
+    propagate_context(max_bytes=getattr(settings, checks.CELERY_CONTEXT_MAX_BYTES_SETTING_NAME, DEFAULT_MAX_BYTES))
     return True
 
 

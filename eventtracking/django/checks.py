@@ -22,9 +22,14 @@ the checks first) builds ``EVENT_TRACKING_BACKENDS`` and
 ``eventtracking.E011``  an ``EVENT_TRACKING_REQUEST_CONTEXT_CALLABLES`` entry that
                         cannot be imported or is not callable
 ``eventtracking.E012``  an ``EVENT_TRACKING_CONTEXT_LOCATOR`` that is not a locator
+``eventtracking.E040``  ``EVENT_TRACKING_CELERY_CONTEXT`` not True or False
+``eventtracking.E041``  ``EVENT_TRACKING_CELERY_CONTEXT_MAX_BYTES`` not a positive integer
+``eventtracking.E042``  ``EVENT_TRACKING_CELERY_CONTEXT = True`` without Celery installed
 ``eventtracking.W001``  a key next to ENGINE other than OPTIONS (ignored; a typo?)
 ``eventtracking.W002``  ``TrackMiddleware`` before the session or authentication middleware
 ``eventtracking.W003``  ``EVENT_TRACKING_BACKENDS`` set but ``EVENT_TRACKING_ENABLED`` not
+``eventtracking.W040``  ``EVENT_TRACKING_CELERY_CONTEXT_MAX_BYTES`` set but ``EVENT_TRACKING_CELERY_CONTEXT``
+                        not True (the limit has no effect)
 ======================  ==========================================================
 
 Building means constructing every backend and processor once, as the tracker
@@ -32,6 +37,7 @@ will, so a constructor's own validation (a bad regular expression, a bad
 option value) is reported here, not at the first event.
 """
 
+import importlib.util
 import re
 
 from django.conf import settings
@@ -51,6 +57,13 @@ E_CONTEXT_CALLABLE = 'eventtracking.E011'
 E_LOCATOR = 'eventtracking.E012'
 W_MIDDLEWARE_ORDER = 'eventtracking.W002'
 W_NOT_ENABLED = 'eventtracking.W003'
+E_CELERY_CONTEXT = 'eventtracking.E040'
+E_CELERY_CONTEXT_MAX_BYTES = 'eventtracking.E041'
+E_CELERY_MISSING = 'eventtracking.E042'
+W_CELERY_CONTEXT_MAX_BYTES_UNUSED = 'eventtracking.W040'
+
+CELERY_CONTEXT_SETTING_NAME = 'EVENT_TRACKING_CELERY_CONTEXT'
+CELERY_CONTEXT_MAX_BYTES_SETTING_NAME = 'EVENT_TRACKING_CELERY_CONTEXT_MAX_BYTES'
 
 TRACK_MIDDLEWARE = 'eventtracking.django.middleware.TrackMiddleware'
 MIDDLEWARE_BEFORE_TRACK = (
@@ -72,6 +85,7 @@ def check_event_tracking_settings(app_configs=None, **kwargs):  # pylint: disabl
     messages += check_context_callables()
     messages += check_middleware_order()
     messages += check_enabled()
+    messages += check_celery_context()
     return messages
 
 
@@ -165,3 +179,29 @@ def check_enabled():
             hint=f'Set {DJANGO_ENABLED_SETTING_NAME} = True (or False to silence this).', id=W_NOT_ENABLED,
         )]
     return []
+
+
+def check_celery_context():
+    """``EVENT_TRACKING_CELERY_CONTEXT`` must be a bool, needs Celery when True; the size limit a positive int."""
+    messages = []
+    enabled = getattr(settings, CELERY_CONTEXT_SETTING_NAME, False)
+    if not isinstance(enabled, bool):
+        messages.append(checks.Error(
+            f'{CELERY_CONTEXT_SETTING_NAME}: must be True or False, not {enabled!r}', id=E_CELERY_CONTEXT))
+    elif enabled and importlib.util.find_spec('celery') is None:
+        messages.append(checks.Error(
+            f'{CELERY_CONTEXT_SETTING_NAME} is True but Celery is not installed, so no context reaches the tasks',
+            hint="pip install 'eventtracking[celery]'", id=E_CELERY_MISSING))
+    if not hasattr(settings, CELERY_CONTEXT_MAX_BYTES_SETTING_NAME):
+        return messages
+    max_bytes = getattr(settings, CELERY_CONTEXT_MAX_BYTES_SETTING_NAME)
+    if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes <= 0:
+        messages.append(checks.Error(
+            f'{CELERY_CONTEXT_MAX_BYTES_SETTING_NAME}: must be a positive integer (bytes), not {max_bytes!r}',
+            hint='The default is 8192.', id=E_CELERY_CONTEXT_MAX_BYTES))
+    elif enabled is not True:
+        messages.append(checks.Warning(
+            f'{CELERY_CONTEXT_MAX_BYTES_SETTING_NAME} is set but {CELERY_CONTEXT_SETTING_NAME} is not True, '
+            'so contexts are not sent with tasks and the limit has no effect',
+            hint=f'Set {CELERY_CONTEXT_SETTING_NAME} = True.', id=W_CELERY_CONTEXT_MAX_BYTES_UNUSED))
+    return messages
