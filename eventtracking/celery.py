@@ -1,12 +1,9 @@
 """The request's context in Celery tasks: carried in a message header, entered in the worker.
 
 Call :func:`propagate_context` once in the process that publishes tasks and
-once in the worker (with Django, ``EVENT_TRACKING_CELERY_CONTEXT = True`` does
-it in both)::
+once in the worker; with Django, this setting does it in both::
 
-    from eventtracking.celery import propagate_context
-
-    propagate_context()
+    EVENT_TRACKING_CELERY_CONTEXT = True
 
 Then a task published while contexts are entered on the default tracker
 (``tracker.context('course', {...})``) carries them in the header

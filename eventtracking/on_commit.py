@@ -1,4 +1,4 @@
-"""Events that wait for the database transaction: what :meth:`Tracker.emit_on_commit` does.
+"""Events that wait for the database transaction: how ``Tracker.emit_on_commit`` works.
 
 The event is built when ``emit_on_commit`` is called (its timestamp and the
 contexts entered then) and handed to Django's ``transaction.on_commit`` as a
