@@ -113,12 +113,13 @@ def enter_task_context(task=None, **kwargs):  # pylint: disable=unused-argument
     if default is None:
         return
     stack = default.located_context
-    replaced = []
+    entered, replaced = [], []
+    setattr(task.request, _ENTERED, (stack, entered, replaced))  # before entering: a failure half-way is undone
     for name, ctx in pairs:
         if name in stack:
             replaced.append((name, stack.pop(name)))
+        entered.append(name)
         stack[name] = ctx
-    setattr(task.request, _ENTERED, (stack, [name for name, _ in pairs], replaced))
 
 
 def exit_task_context(task=None, **kwargs):  # pylint: disable=unused-argument

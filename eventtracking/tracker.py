@@ -159,10 +159,8 @@ def emit_on_commit(name=None, data=None, using=None):
     With no default tracker registered the event is dropped, logged and
     counted in :data:`UNROUTED`, as by :func:`emit`.
     """
-    try:
-        default = TRACKERS[DEFAULT_TRACKER_NAME]
-    except KeyError:
-        UNROUTED.increment(NO_TRACKER)
-        LOG.warning('Dropped event %r: no default tracker is registered', name)
+    default = TRACKERS.get(DEFAULT_TRACKER_NAME)
+    if default is None:
+        emit(name, data)  # drops, counts and logs it
         return
     default.emit_on_commit(name, data, using)

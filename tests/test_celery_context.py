@@ -49,6 +49,12 @@ def retry_twice(self, label):
             raise self.retry(countdown=0)
 
 
+@shared_task(name='tests.celery_context.enter_in_worker')
+def enter_in_worker(name, ctx):
+    """Enter a context in the worker thread and leave it entered, as a worker-wide context set at start-up is."""
+    tracker.get_tracker().enter_context(name, ctx)
+
+
 @pytest.fixture(autouse=True)
 def fresh_log():
     """Every test sees the first log line of each kind (none held back by an earlier test's)."""
@@ -155,6 +161,21 @@ def test_contexts_are_exited_after_a_failing_task_and_do_not_leak_into_the_next(
     assert nothing['data']['thread'] == reports(collected, failing)[0]['data']['thread']
     assert reports(collected, other)[0]['context'] == {'user_id': 2}
     assert reports(collected, other)[0]['data']['stack'] == ['user']
+
+
+def test_a_worker_context_of_the_same_name_is_replaced_for_the_run_and_put_back(
+        celery_worker_thread, propagating, collected):
+    during, after = new_label(), new_label()
+    enter_in_worker.delay('site', {'site': 'worker'})
+    default = tracker.get_tracker()
+    with default.context('course', {'course_id': 'C'}), default.context('site', {'site': 'request'}):
+        report_context.delay(during)
+    report_context.delay(after)
+
+    assert reports(collected, during)[0]['data']['stack'] == ['course', 'site']
+    assert reports(collected, during)[0]['context'] == {'course_id': 'C', 'site': 'request'}
+    assert reports(collected, after)[0]['data']['stack'] == ['site']
+    assert reports(collected, after)[0]['context'] == {'site': 'worker'}
 
 
 def test_a_task_published_with_no_context_enters_nothing(celery_worker_thread, propagating, collected):
