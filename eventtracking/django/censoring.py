@@ -105,8 +105,8 @@ class KeyCensor:
             return True
         for start in range(len(words)):
             run = ''
-            for word in words[start:]:
-                run += word
+            for end in range(start, len(words)):
+                run += words[end]
                 if len(run) > self._longest_word:
                     break
                 if run in self.words:
