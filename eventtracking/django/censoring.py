@@ -129,7 +129,7 @@ class KeyCensor:
             return url
         before_fragment, hash_sign, fragment = url.partition('#')
         base, question_mark, query = before_fragment.partition('?')
-        return (base + question_mark + self._query(query) + hash_sign + self._query(fragment))
+        return base + question_mark + self._query(query) + hash_sign + self._query(fragment)
 
     def _query(self, query):
         if '=' not in query:
