@@ -25,6 +25,8 @@ the checks first) builds ``EVENT_TRACKING_BACKENDS`` and
 ``eventtracking.E040``  ``EVENT_TRACKING_CELERY_CONTEXT`` not True or False
 ``eventtracking.E041``  ``EVENT_TRACKING_CELERY_CONTEXT_MAX_BYTES`` not a positive integer
 ``eventtracking.E042``  ``EVENT_TRACKING_CELERY_CONTEXT = True`` without Celery installed
+``eventtracking.E070``  an ``EVENT_TRACKING_SESSION_HASH`` other than ``'blake2b'`` or ``'edx-platform'``
+``eventtracking.E071``  an ``EVENT_TRACKING_CENSORED_KEYS`` entry that is not a key (or the setting not a list)
 ``eventtracking.W001``  a key next to ENGINE other than OPTIONS (ignored; a typo?)
 ``eventtracking.W002``  ``TrackMiddleware`` before the session or authentication middleware
 ``eventtracking.W003``  ``EVENT_TRACKING_BACKENDS`` set but ``EVENT_TRACKING_ENABLED`` not
@@ -43,7 +45,7 @@ import re
 from django.conf import settings
 from django.core import checks
 
-from eventtracking.django import middleware
+from eventtracking.django import censoring, middleware
 from eventtracking.django.django_tracker import (
     DJANGO_BACKEND_SETTING_NAME, DJANGO_CONTEXT_LOCATOR_SETTING_NAME, DJANGO_ENABLED_SETTING_NAME,
     DJANGO_PROCESSOR_SETTING_NAME, context_locator_from_settings,
@@ -55,6 +57,8 @@ TAG = 'eventtracking'
 E_IGNORE_PATTERN = 'eventtracking.E010'
 E_CONTEXT_CALLABLE = 'eventtracking.E011'
 E_LOCATOR = 'eventtracking.E012'
+E_SESSION_HASH = 'eventtracking.E070'
+E_CENSORED_KEY = 'eventtracking.E071'
 W_MIDDLEWARE_ORDER = 'eventtracking.W002'
 W_NOT_ENABLED = 'eventtracking.W003'
 E_CELERY_CONTEXT = 'eventtracking.E040'
@@ -86,6 +90,8 @@ def check_event_tracking_settings(app_configs=None, **kwargs):  # pylint: disabl
     messages += check_middleware_order()
     messages += check_enabled()
     messages += check_celery_context()
+    messages += check_session_hash()
+    messages += check_censored_keys()
     return messages
 
 
@@ -205,3 +211,28 @@ def check_celery_context():
             'so contexts are not sent with tasks and the limit has no effect',
             hint=f'Set {CELERY_CONTEXT_SETTING_NAME} = True.', id=W_CELERY_CONTEXT_MAX_BYTES_UNUSED))
     return messages
+
+
+def check_session_hash():
+    """``EVENT_TRACKING_SESSION_HASH`` must name one of the session hashes of the middleware."""
+    name = middleware.SESSION_HASH_SETTING_NAME
+    method = getattr(settings, name, middleware.SESSION_HASH_BLAKE2B)
+    if isinstance(method, str) and method in middleware.SESSION_HASHES:
+        return []
+    return [checks.Error(
+        f'{name}: unknown session hash {method!r}; sessions would be hashed with {middleware.SESSION_HASH_BLAKE2B!r}',
+        hint='One of ' + ', '.join(map(repr, middleware.SESSION_HASHES)) + '.', id=E_SESSION_HASH,
+    )]
+
+
+def check_censored_keys():
+    """Every entry of ``EVENT_TRACKING_CENSORED_KEYS`` must be a key to censor (``'nhs_number'``, ``'*voucher*'``)."""
+    def invalid(entry):
+        try:
+            censoring.normalized_entry(entry)
+        except ValueError as exc:
+            return str(exc)
+        return None
+
+    return _check_each_entry(censoring.CENSORED_KEYS_SETTING_NAME, 'parameter keys', E_CENSORED_KEY, invalid,
+                             hint="A key such as 'nhs_number', or '*voucher*' to match it anywhere in a key.")
