@@ -1,11 +1,12 @@
 """Events that wait for the database transaction: how ``Tracker.emit_on_commit`` works.
 
 The event is built when ``emit_on_commit`` is called (its timestamp and the
-contexts entered then) and handed to Django's ``transaction.on_commit`` as a
-:class:`PendingEvent`, registered ``robust=True`` so that nothing one callback
-does can stop the others or the commit. Django runs it after the outermost
-atomic block commits, and drops it without calling it when the block (or the
-savepoint) it was registered in rolls back.
+contexts entered then) and wrapped in a :class:`PendingEvent`, registered with
+the connection's ``on_commit(..., robust=True)`` (what Django's
+``transaction.on_commit(..., using=using, robust=True)`` does), so that
+nothing one callback does can stop the others or the commit. Django runs it
+after the outermost atomic block commits, and drops it without calling it when
+the block (or the savepoint) it was registered in rolls back.
 
 Django has no rollback callback, so a discarded event is noticed when Django
 lets go of it: Django keeps its pending callbacks in a list on the connection
@@ -17,6 +18,7 @@ Django is imported only when ``emit_on_commit`` is called; without Django, or
 outside any atomic block on the connection, the event is routed at once.
 """
 
+import functools
 import logging
 
 from eventtracking.events import safe_name
@@ -59,9 +61,9 @@ class PendingEvent:
         self.settled = True
         try:
             self.tracker.counters.increment(ROLLED_BACK)
-            name = self.event.get('name')
-            RATE_LIMITED_LOG.info(('on_commit', ROLLED_BACK, name),
-                                  'Discarded event %s: its transaction rolled back', safe_name(name))
+            name = safe_name(self.event.get('name'))
+            RATE_LIMITED_LOG.info(('on_commit', ROLLED_BACK, name), 'Discarded event %s: its transaction rolled back',
+                                  name)
         except Exception:  # pylint: disable=broad-except  # a finalizer must not raise
             pass
 
@@ -90,7 +92,7 @@ def emit_on_commit(tracker, name, data, using):
         return
     pending = PendingEvent(tracker, _snapshot(event))
     try:
-        _register(pending, using)
+        connection.on_commit(pending, robust=True)  # what transaction.on_commit(..., using=using) does
     except Exception:  # pylint: disable=broad-except
         pending.settle()
         RATE_LIMITED_LOG.warning(('on_commit', 'register', using),
@@ -101,16 +103,14 @@ def emit_on_commit(tracker, name, data, using):
 
 def _atomic_connection(using):
     """The Django connection ``using`` if it is inside an atomic block; None without Django or outside one."""
-    try:
-        # pylint: disable=import-outside-toplevel
-        from django.conf import settings
-        from django.db import DEFAULT_DB_ALIAS, connections
-    except ImportError:
+    django = _django_db()
+    if django is None:
         return None
+    settings, connections, default_alias = django
     if not settings.configured:
         return None
     try:
-        connection = connections[using or DEFAULT_DB_ALIAS]
+        connection = connections[using or default_alias]
         return connection if connection.in_atomic_block else None
     except Exception as exc:  # pylint: disable=broad-except  # an unknown alias, say
         RATE_LIMITED_LOG.warning(('on_commit', 'connection', using),
@@ -119,10 +119,16 @@ def _atomic_connection(using):
         return None
 
 
-def _register(pending, using):
-    from django.db import transaction  # pylint: disable=import-outside-toplevel
-
-    transaction.on_commit(pending, using=using, robust=True)
+@functools.cache
+def _django_db():
+    """Django's settings, connections and default alias, imported at the first call; None without Django."""
+    try:
+        # pylint: disable=import-outside-toplevel
+        from django.conf import settings
+        from django.db import DEFAULT_DB_ALIAS, connections
+    except ImportError:
+        return None
+    return settings, connections, DEFAULT_DB_ALIAS
 
 
 def _snapshot(event):
