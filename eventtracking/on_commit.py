@@ -18,7 +18,9 @@ Django is imported only when ``emit_on_commit`` is called; without Django, or
 outside any atomic block on the connection, the event is routed at once.
 """
 
+import collections
 import functools
+import gc
 import logging
 
 from eventtracking.events import safe_name
@@ -49,6 +51,7 @@ class PendingEvent:
         if self.settled:
             return
         self.settled = True
+        _count_discarded_in_collections()
         route(self.tracker, self.event)
 
     def settle(self):
@@ -59,13 +62,62 @@ class PendingEvent:
         if self.settled:
             return
         self.settled = True
+        if _GarbageCollection.running:
+            _DISCARDED_IN_COLLECTION.append((self.tracker, self.event))
+        else:
+            _count_discarded(self.tracker, self.event)
+
+
+class _GarbageCollection:
+    """Whether the garbage collector is running (it calls ``watch`` at the start and the stop of each collection).
+
+    A :class:`PendingEvent` that Django dropped is normally freed at once, by
+    reference counting, in Django's rollback. One freed by a collection
+    instead (it was held in a reference cycle, by a failed test's traceback
+    say) may be finalized at any allocation, including one made while this
+    thread holds the lock of the counters or of the log it would use: it is
+    then only queued, without a lock, and counted at the next
+    ``emit_on_commit`` or commit.
+    """
+
+    running = False
+    watched = False
+
+    @classmethod
+    def watch(cls, phase, info):  # pylint: disable=unused-argument
+        """A :data:`gc.callbacks` entry."""
+        cls.running = phase == 'start'
+
+    @classmethod
+    def start_watching(cls):
+        """Register :meth:`watch` once."""
+        if not cls.watched:
+            cls.watched = True
+            gc.callbacks.append(cls.watch)
+
+
+_DISCARDED_IN_COLLECTION = collections.deque()
+
+
+def _count_discarded(tracker, event):
+    """Count a discarded event ``rolled_back`` in its tracker and log its name; never raises."""
+    try:
+        tracker.counters.increment(ROLLED_BACK)
+        name = safe_name(event.get('name'))
+        RATE_LIMITED_LOG.info(('on_commit', ROLLED_BACK, name), 'Discarded event %s: its transaction rolled back',
+                              name)
+    except Exception:  # pylint: disable=broad-except  # called from a finalizer, which must not raise
+        pass
+
+
+def _count_discarded_in_collections():
+    """Count the events a garbage collection discarded (queued by :meth:`PendingEvent.__del__`)."""
+    while _DISCARDED_IN_COLLECTION:
         try:
-            self.tracker.counters.increment(ROLLED_BACK)
-            name = safe_name(self.event.get('name'))
-            RATE_LIMITED_LOG.info(('on_commit', ROLLED_BACK, name), 'Discarded event %s: its transaction rolled back',
-                                  name)
-        except Exception:  # pylint: disable=broad-except  # a finalizer must not raise
-            pass
+            tracker, event = _DISCARDED_IN_COLLECTION.popleft()
+        except IndexError:  # another thread took the last one
+            return
+        _count_discarded(tracker, event)
 
 
 def route(tracker, event):
@@ -80,6 +132,7 @@ def route(tracker, event):
 
 def emit_on_commit(tracker, name, data, using):
     """Build the event now; route it now, or after the commit of the atomic block around the call on ``using``."""
+    _count_discarded_in_collections()
     try:
         event = tracker.build_event(name, data)
     except Exception:  # pylint: disable=broad-except
@@ -90,6 +143,7 @@ def emit_on_commit(tracker, name, data, using):
     if connection is None:
         route(tracker, event)
         return
+    _GarbageCollection.start_watching()
     pending = PendingEvent(tracker, _snapshot(event))
     try:
         connection.on_commit(pending, robust=True)  # what transaction.on_commit(..., using=using) does

@@ -1,6 +1,7 @@
 """emit_on_commit on the test database: routed after the outermost commit, counted when rolled back."""
 
 import asyncio
+import gc
 import logging
 import subprocess
 import sys
@@ -128,6 +129,24 @@ def test_an_outer_rollback_discards_the_events_of_committed_savepoints(recorded)
 
     assert recorded.events == []
     assert tracker.get_tracker().stats == {'rolled_back': 2}
+
+
+def test_an_event_dropped_in_a_reference_cycle_is_counted_after_the_collection(recorded):
+    default = tracker.get_tracker()
+    with transaction.atomic():
+        tracker.emit_on_commit('held')
+        held = list(connections['default'].run_on_commit)
+        held.append(held)  # a cycle keeps the pending event alive after Django drops it
+        transaction.set_rollback(True)
+    del held
+    assert default.stats == {}
+
+    gc.collect()
+    assert default.stats == {}, 'counted inside the collection, where the counters lock may be held'
+
+    tracker.emit_on_commit('next')
+    assert default.stats == {'rolled_back': 1}
+    assert names(recorded) == ['next']
 
 
 def test_outside_a_transaction_the_event_is_routed_at_once(recorded):
