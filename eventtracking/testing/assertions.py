@@ -187,6 +187,11 @@ def format_events(events):
     return '\n'.join(f'  [{index}]\n{format_event(event, indent=4)}' for index, event in enumerate(events))
 
 
+def number_emitted(number):
+    """``'1 was emitted'`` or ``'<number> were emitted'``, for failure messages."""
+    return f'{number} was emitted' if number == 1 else f'{number} were emitted'
+
+
 def format_tolerances(tolerances):
     """The tolerance flags, sorted, or ``nothing (exact match)``."""
     return ', '.join(sorted(tolerances)) if tolerances else 'nothing (exact match)'
