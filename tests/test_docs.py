@@ -17,11 +17,13 @@
   checks, and the ones that are not Python (outputs, sketches) are listed.
 """
 
+import html
 import importlib
 import importlib.metadata
 import inspect
 import json
 import os
+import posixpath
 import re
 import shutil
 import socket
@@ -480,3 +482,65 @@ def test_examples_in_the_api_docstrings_run_and_their_settings_pass_the_checks()
     assert fragments == API_FRAGMENTS
     assert {'eventtracking.django.django_tracker', 'eventtracking.django.settings_tree',
             'eventtracking.testing.backends'} <= set(checked), checked
+
+
+def _ids_and_links(html_dir):
+    """The ``id`` attributes of each built page, and every (page, href) whose href has an anchor."""
+    ids, links = {}, []
+    for page in html_dir.rglob('*.html'):
+        text = page.read_text(encoding='utf-8')
+        name = page.relative_to(html_dir).as_posix()
+        ids[name] = set(re.findall(r'\bid="([^"]+)"', text))
+        links.extend((name, html.unescape(href)) for href in re.findall(r'\bhref="([^"]*#[^"]*)"', text))
+    return ids, links
+
+
+def _broken_anchors(html_dir):
+    """Links into the built docs whose page or anchor does not exist, as ``page: href``."""
+    ids, links = _ids_and_links(html_dir)
+    broken = []
+    for page, href in links:
+        if re.match(r'[a-zA-Z][a-zA-Z0-9+.-]*:', href):
+            continue  # an external address (http:, mailto:): not ours to check offline
+        path, anchor = href.split('#', 1)
+        target = posixpath.normpath(posixpath.join(posixpath.dirname(page), path)) if path else page
+        if target not in ids or (anchor and anchor not in ids[target]):
+            broken.append(f'{page}: {href}')
+    return broken
+
+
+def test_the_html_docs_build_nitpicky_without_a_warning_and_every_internal_anchor_exists(tmp_path):
+    html_dir = tmp_path / 'html'
+    result = subprocess.run(
+        [sys.executable, '-m', 'sphinx', '-n', '-W', '--keep-going', '-q', '-b', 'html',
+         '-d', str(tmp_path / 'doctrees'), str(DOCS), str(html_dir)],
+        cwd=ROOT, env=_environment(), capture_output=True, text=True, timeout=240, check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert not result.stderr.strip(), result.stderr
+    ids, links = _ids_and_links(html_dir)
+    assert 'api.html' in ids and len(links) > 100, 'the build made too few pages or links for this check to mean much'
+    assert not _broken_anchors(html_dir), '\n'.join(_broken_anchors(html_dir))
+
+
+def test_the_anchor_check_finds_a_broken_anchor(tmp_path):
+    (tmp_path / '_modules').mkdir()
+    (tmp_path / 'api.html').write_text('<dt id="eventtracking.stats.EventCounters">', encoding='utf-8')
+    (tmp_path / '_modules' / 'stats.html').write_text(
+        '<a href="../api.html#eventtracking.stats.EventCounters"></a>'
+        '<a href="../api.html#eventtracking.tracker.EventCounters"></a>'
+        '<a href="missing.html#top"></a><a href="https://example.org/#x"></a>', encoding='utf-8')
+    assert _broken_anchors(tmp_path) == [
+        '_modules/stats.html: ../api.html#eventtracking.tracker.EventCounters',
+        '_modules/stats.html: missing.html#top',
+    ]
+
+
+def test_make_docs_and_the_tox_docs_env_build_nitpicky():
+    makefile = (ROOT / 'Makefile').read_text(encoding='utf-8')
+    docs_recipe = re.search(r'^docs:.*\n\t(.*)$', makefile, re.M).group(1)
+    tox_docs = re.search(r'^\[testenv:docs\]\n(?:.*\n)*?commands = (.*)$', (ROOT / 'tox.ini').read_text(encoding='utf-8'),
+                         re.M).group(1)
+    for command in (docs_recipe, tox_docs):
+        assert re.search(r'sphinx -n -W --keep-going -b html docs\b', command), command
+    assert 'make docs' in (ROOT / '.ci' / 'run').read_text(encoding='utf-8')

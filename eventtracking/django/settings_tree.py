@@ -31,7 +31,11 @@ ENGINE_KEY = 'ENGINE'
 OPTIONS_KEY = 'OPTIONS'
 
 BACKEND = 'backend'
+"""The role of a node that must be usable as a backend (it has a callable ``send``)."""
+
 PROCESSOR = 'processor'
+"""The role of a node that must be usable as a processor (it is callable)."""
+
 CHILD_ROLES = {'backends': BACKEND, 'processors': PROCESSOR}
 """Option names whose entries are backends (a mapping) or processors (a list) of the node they configure."""
 
@@ -74,6 +78,7 @@ class _Failed:
 
 
 FAILED = _Failed()
+"""What a node that could not be built becomes in collecting mode."""
 
 
 def item_path(path, key):
@@ -93,7 +98,7 @@ class TreeBuilder:
     imported raises ``ValueError('Cannot find class <path>')``; a constructor's
     own exception propagates. Either carries a note naming the setting path.
     With ``strict=False`` nothing raises: every problem is appended to
-    :attr:`problems`, a node that cannot be built becomes :data:`FAILED`, and
+    ``problems`` (a list of :class:`Problem`), a node that cannot be built becomes :data:`FAILED`, and
     the nodes above it are not constructed (so one mistake is reported once).
     Collecting mode also checks what strict mode leaves to the constructors:
     options against the class's signature, the options of a ``RegexFilter``,
