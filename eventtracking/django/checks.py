@@ -194,3 +194,9 @@ def check_dead_ends(builder):
                 hint="Give it OPTIONS {'backends': {...}}, or remove it.", id=W_EMPTY_ROUTING,
             ))
     return messages
+
+
+def configuration_errors():
+    """The error-level problems of the tree and locator settings, as the checks word them (with setting paths)."""
+    messages = check_tree_settings() + check_context_locator()
+    return [message.msg for message in messages if message.is_serious()]
