@@ -387,7 +387,7 @@ API_SKETCHES = {
 """Literal blocks of the API docstrings that are not Python: (module, how the block starts)."""
 
 API_FRAGMENTS = {
-    ('eventtracking.testing.assertions', 'from eventtracking.testing import assert_event_matches'),
+    ('eventtracking.testing.assertions', 'from eventtracking.testing import EventMatchTolerates, assert_event_matches'),
     ('eventtracking.testing.capture', 'from eventtracking.testing import EventCapture'),
 }
 """Python blocks of the API docstrings that use a name the reader supplies (``actual_event``, ``enroll``):

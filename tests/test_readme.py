@@ -161,3 +161,15 @@ def test_what_the_readme_says_about_comparing_the_payload_holds_for_a_real_event
         assert_event_matches(partial, event)
     assert_event_matches(partial, event, tolerate=EventMatchTolerates.lenient())
     assert_event_matches({'name': event['name'], 'data': dict(event['data'])}, event)
+
+
+def test_the_readme_is_valid_restructuredtext():
+    from docutils.core import publish_string  # pylint: disable=import-outside-toplevel
+    from docutils.utils import SystemMessage  # pylint: disable=import-outside-toplevel
+
+    with open(os.path.join(ROOT, 'README.rst'), encoding='utf-8') as readme:
+        text = readme.read()
+    try:
+        publish_string(text, writer='null', settings_overrides={'halt_level': 2, 'report_level': 5})
+    except SystemMessage as exc:  # a warning or worse: PyPI would show the README as plain text
+        pytest.fail(str(exc))
