@@ -13,6 +13,7 @@ import pytest
 from django.apps import apps
 
 from eventtracking import tracker
+from tests.django.test_manage_py import MANAGE_PY
 from tests.servers import free_port
 
 APPS_LOGGER = 'eventtracking.django.apps'
@@ -87,16 +88,6 @@ def test_under_the_autoreloader_only_the_serving_process_logs(start_up, monkeypa
     lines = start_up(argv=argv, EVENT_TRACKING_BACKENDS={'broken': {'ENGINE': 'no_such_package.Backend'}})
     assert len(lines) == logged
 
-
-MANAGE_PY = textwrap.dedent('''\
-    import os
-    import sys
-
-    if __name__ == '__main__':
-        os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'mysite_settings')
-        from django.core.management import execute_from_command_line
-        execute_from_command_line(sys.argv)
-''')
 
 SETTINGS = textwrap.dedent('''\
     SECRET_KEY = 'not-a-secret'
