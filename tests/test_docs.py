@@ -309,11 +309,14 @@ def test_the_testing_page_examples_pass_as_tests():
 
 def test_every_doctest_example_in_the_docs_passes(tmp_path):
     out = tmp_path / 'doctest'
+    temp = tmp_path / 'temp'  # the examples' temporary files: each example removes its own
+    temp.mkdir()
     result = subprocess.run(
         [sys.executable, '-m', 'sphinx', '-b', 'doctest', '-W', '--keep-going', '-q',
          '-d', str(tmp_path / 'doctrees'), str(DOCS), str(out)],
-        cwd=ROOT, env=_environment(), capture_output=True, text=True, timeout=240, check=False,
+        cwd=ROOT, env=_environment(TMPDIR=str(temp)), capture_output=True, text=True, timeout=240, check=False,
     )
+    assert not list(temp.iterdir()), f'left in the temporary directory: {list(temp.iterdir())}'
     report = (out / 'output.txt').read_text(encoding='utf-8') if (out / 'output.txt').exists() else ''
     assert result.returncode == 0, f'{report}\n{result.stdout}\n{result.stderr}'
     assert re.search(r'^\s+0 failures in tests$', report, re.M), report
