@@ -52,6 +52,7 @@ def main(argv):
         return
     with tempfile.TemporaryDirectory(prefix='eventtracking-demo-') as directory:
         run(os.path.join(directory, 'tracking.log'))
+    print('(The tracking log was a temporary file, now removed; python examples/demo.py PATH keeps it at PATH.)')
 
 
 def run(log_path):
