@@ -524,6 +524,10 @@ def test_the_html_docs_build_nitpicky_without_a_warning_and_every_internal_ancho
     ids, links = _ids_and_links(html_dir)
     assert 'api.html' in ids and len(links) > 100, 'the build made too few pages or links for this check to mean much'
     assert not _broken_anchors(html_dir), '\n'.join(_broken_anchors(html_dir))
+    # Field names ("Example:") must not wrap inside the word: the page loads the style sheet that says so.
+    assert '_static/wrap.css' in (html_dir / 'configuration.html').read_text(encoding='utf-8')
+    assert re.search(r'dl\.field-list > dt \{[^}]*white-space: nowrap',
+                     (html_dir / '_static' / 'wrap.css').read_text(encoding='utf-8'))
 
 
 def test_the_anchor_check_finds_a_broken_anchor(tmp_path):
