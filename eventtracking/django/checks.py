@@ -94,6 +94,35 @@ def check_tree_settings(backends_settings_name=DJANGO_BACKEND_SETTING_NAME,
     return messages
 
 
+def check_dead_ends(builder):
+    """Warn about settings that build without error but send every event nowhere.
+
+    ``builder`` is the collecting :class:`TreeBuilder` that built the trees.
+    """
+    messages = []
+    if getattr(settings, DJANGO_ENABLED_SETTING_NAME, False) and not hasattr(settings, DJANGO_BACKEND_SETTING_NAME):
+        messages.append(checks.Warning(
+            f'{DJANGO_ENABLED_SETTING_NAME} is True but {DJANGO_BACKEND_SETTING_NAME} is not set, so the default '
+            'tracker has no backend and every event goes nowhere',
+            hint=f'Configure a backend in {DJANGO_BACKEND_SETTING_NAME} (a LoggerBackend writes the tracking log), '
+                 'or set it to {} if sending events nowhere is intended.',
+            id=W_NO_BACKENDS,
+        ))
+    for path, built in builder.built:
+        if isinstance(built, RoutingBackend) and not built.backends:
+            messages.append(checks.Warning(
+                f'{path}: {type(built).__name__} has no backends, so every event it is sent goes nowhere',
+                hint="Give it OPTIONS {'backends': {...}}, or remove it.", id=W_EMPTY_ROUTING,
+            ))
+    return messages
+
+
+def configuration_errors():
+    """The error-level problems of the tree and locator settings, as the checks word them (with setting paths)."""
+    messages = check_tree_settings() + check_context_locator()
+    return [message.msg for message in messages if message.is_serious()]
+
+
 def check_context_locator():
     """``EVENT_TRACKING_CONTEXT_LOCATOR`` must name a class whose instances have ``get()``."""
     if getattr(settings, DJANGO_CONTEXT_LOCATOR_SETTING_NAME, None) is None:
@@ -172,31 +201,3 @@ def check_enabled():
         )]
     return []
 
-
-def check_dead_ends(builder):
-    """Warn about settings that build without error but send every event nowhere.
-
-    ``builder`` is the collecting :class:`TreeBuilder` that built the trees.
-    """
-    messages = []
-    if getattr(settings, DJANGO_ENABLED_SETTING_NAME, False) and not hasattr(settings, DJANGO_BACKEND_SETTING_NAME):
-        messages.append(checks.Warning(
-            f'{DJANGO_ENABLED_SETTING_NAME} is True but {DJANGO_BACKEND_SETTING_NAME} is not set, so the default '
-            'tracker has no backend and every event goes nowhere',
-            hint=f'Configure a backend in {DJANGO_BACKEND_SETTING_NAME} (a LoggerBackend writes the tracking log), '
-                 'or set it to {} if sending events nowhere is intended.',
-            id=W_NO_BACKENDS,
-        ))
-    for path, built in builder.built:
-        if isinstance(built, RoutingBackend) and not built.backends:
-            messages.append(checks.Warning(
-                f'{path}: {type(built).__name__} has no backends, so every event it is sent goes nowhere',
-                hint="Give it OPTIONS {'backends': {...}}, or remove it.", id=W_EMPTY_ROUTING,
-            ))
-    return messages
-
-
-def configuration_errors():
-    """The error-level problems of the tree and locator settings, as the checks word them (with setting paths)."""
-    messages = check_tree_settings() + check_context_locator()
-    return [message.msg for message in messages if message.is_serious()]
