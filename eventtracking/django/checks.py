@@ -22,6 +22,8 @@ the checks first) builds ``EVENT_TRACKING_BACKENDS`` and
 ``eventtracking.E011``  an ``EVENT_TRACKING_REQUEST_CONTEXT_CALLABLES`` entry that
                         cannot be imported or is not callable
 ``eventtracking.E012``  an ``EVENT_TRACKING_CONTEXT_LOCATOR`` that is not a locator
+``eventtracking.E070``  an ``EVENT_TRACKING_SESSION_HASH`` other than ``'blake2b'`` or ``'edx-platform'``
+``eventtracking.E071``  an ``EVENT_TRACKING_CENSORED_KEYS`` entry that is not a key (or the setting not a list)
 ``eventtracking.W001``  a key next to ENGINE other than OPTIONS (ignored; a typo?)
 ``eventtracking.W002``  ``TrackMiddleware`` before the session or authentication middleware
 ``eventtracking.W003``  ``EVENT_TRACKING_BACKENDS`` set but ``EVENT_TRACKING_ENABLED`` not
@@ -40,7 +42,7 @@ from django.conf import settings
 from django.core import checks
 
 from eventtracking.backends.routing import RoutingBackend
-from eventtracking.django import middleware
+from eventtracking.django import censoring, middleware
 from eventtracking.django.django_tracker import (
     DJANGO_BACKEND_SETTING_NAME, DJANGO_CONTEXT_LOCATOR_SETTING_NAME, DJANGO_ENABLED_SETTING_NAME,
     DJANGO_PROCESSOR_SETTING_NAME, context_locator_from_settings,
@@ -52,6 +54,8 @@ TAG = 'eventtracking'
 E_IGNORE_PATTERN = 'eventtracking.E010'
 E_CONTEXT_CALLABLE = 'eventtracking.E011'
 E_LOCATOR = 'eventtracking.E012'
+E_SESSION_HASH = 'eventtracking.E070'
+E_CENSORED_KEY = 'eventtracking.E071'
 W_MIDDLEWARE_ORDER = 'eventtracking.W002'
 W_NOT_ENABLED = 'eventtracking.W003'
 W_NO_BACKENDS = 'eventtracking.W080'
@@ -77,6 +81,8 @@ def check_event_tracking_settings(app_configs=None, **kwargs):  # pylint: disabl
     messages += check_context_callables()
     messages += check_middleware_order()
     messages += check_enabled()
+    messages += check_session_hash()
+    messages += check_censored_keys()
     return messages
 
 
@@ -201,3 +207,27 @@ def check_enabled():
         )]
     return []
 
+
+def check_session_hash():
+    """``EVENT_TRACKING_SESSION_HASH`` must name one of the session hashes of the middleware."""
+    name = middleware.SESSION_HASH_SETTING_NAME
+    method = getattr(settings, name, middleware.SESSION_HASH_BLAKE2B)
+    if isinstance(method, str) and method in middleware.SESSION_HASHES:
+        return []
+    return [checks.Error(
+        f'{name}: unknown session hash {method!r}; sessions would be hashed with {middleware.SESSION_HASH_BLAKE2B!r}',
+        hint='One of ' + ', '.join(map(repr, middleware.SESSION_HASHES)) + '.', id=E_SESSION_HASH,
+    )]
+
+
+def check_censored_keys():
+    """Every entry of ``EVENT_TRACKING_CENSORED_KEYS`` must be a key to censor (``'nhs_number'``, ``'*voucher*'``)."""
+    def invalid(entry):
+        try:
+            censoring.normalized_entry(entry)
+        except ValueError as exc:
+            return str(exc)
+        return None
+
+    return _check_each_entry(censoring.CENSORED_KEYS_SETTING_NAME, 'parameter keys', E_CENSORED_KEY, invalid,
+                             hint="A key such as 'nhs_number', or '*voucher*' to match it anywhere in a key.")
