@@ -45,6 +45,7 @@ setup(
     long_description_content_type='text/x-rst',
     license='AGPL-3.0-only',
     packages=find_packages(include=['eventtracking', 'eventtracking.*']),
+    package_dir={'': '.'},  # a flat layout editable-installed as a path entry: no setuptools warning
     include_package_data=True,
     python_requires='>=3.11',
     install_requires=[],

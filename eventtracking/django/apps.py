@@ -2,8 +2,11 @@
 
 import importlib.util
 import logging
+import os
+import sys
 
 from django.apps import AppConfig
+from django.utils.autoreload import DJANGO_AUTORELOAD_ENV
 
 from eventtracking.exceptions import ImproperlyConfigured
 
@@ -26,10 +29,12 @@ class EventTrackingConfig(AppConfig):
         tasks when ``EVENT_TRACKING_CELERY_CONTEXT`` is True.
 
         A configuration error does not stop Django from starting: it is logged
-        here and ``manage.py check`` (run by ``runserver``, ``migrate`` and the
-        test runner too) reports each problem with its setting path. Until it
-        is fixed no tracker is registered, and each emitted event is dropped
-        with a WARNING and counted in ``eventtracking.tracker.UNROUTED``.
+        here, in one line naming each problem's setting path (as ``manage.py
+        check``, run by ``runserver``, ``migrate`` and the test runner too,
+        reports them), once per start (under ``runserver``'s autoreloader, by
+        the process that serves). Until it is fixed no tracker is registered,
+        and each emitted event is dropped with a WARNING and counted in
+        ``eventtracking.tracker.UNROUTED``.
         """
         super().ready()
         # pylint: disable=import-outside-toplevel
@@ -40,9 +45,11 @@ class EventTrackingConfig(AppConfig):
         try:
             override_default_tracker()
         except (ValueError, TypeError, ImproperlyConfigured) as exc:
-            LOG.error('%s; %s', _one_line(exc), _CONSEQUENCE)
+            if not _is_autoreloader_parent():
+                LOG.error('%s; %s', _start_up_line(exc, checks.configuration_errors()), _consequence())
         except Exception:  # pylint: disable=broad-except
-            LOG.exception('The event-tracking settings could not be built; %s', _CONSEQUENCE)
+            if not _is_autoreloader_parent():
+                LOG.exception('The event-tracking settings could not be built; %s', _consequence())
         connect_event_bus_handler()
         propagate_celery_context()
 
@@ -85,12 +92,40 @@ def propagate_celery_context():
     return True
 
 
-_CONSEQUENCE = (
-    'no default tracker is registered and events are dropped. Run "manage.py check" to see every problem '
-    'in the event-tracking settings with its setting path'
-)
+def _consequence():
+    """What the failure means, and (unless the user is running it now) to run ``manage.py check``."""
+    consequence = 'no default tracker is registered and events are dropped'
+    if _command() == 'check':
+        return consequence
+    return (f'{consequence}. Run "manage.py check" to see every problem in the event-tracking settings '
+            'with its setting path and a hint')
 
 
-def _one_line(exc):
+def _start_up_line(exc, errors):
+    """One line for a failed start: the settings' errors with their paths (as the checks word them), then ``exc``.
+
+    The checks name the setting path of every problem and, for a backend
+    whose extra is not installed, the extra; ``exc`` is what building the
+    tracker raised, with its cause.
+    """
+    raised = f'{type(exc).__name__}: {exc}'
     notes = ' '.join(getattr(exc, '__notes__', ()))
-    return f'Event tracking is not set up: {type(exc).__name__}: {exc}' + (f' ({notes})' if notes else '')
+    if notes:
+        raised += f' ({notes})'
+    if exc.__cause__ is not None and not errors:
+        raised += f': {exc.__cause__}'
+    if not errors:
+        return f'Event tracking is not set up: {raised}'
+    listed = '; '.join(errors)
+    return f'Event tracking is not set up: {len(errors)} error(s) in the settings: {listed} (at start-up: {raised})'
+
+
+def _command():
+    """The ``manage.py`` (or ``django-admin``) subcommand this process runs, or None."""
+    return sys.argv[1] if len(sys.argv) > 1 else None
+
+
+def _is_autoreloader_parent():
+    """True in the process of ``runserver`` that only watches files: its child, which serves, logs instead."""
+    return (_command() == 'runserver' and '--noreload' not in sys.argv
+            and os.environ.get(DJANGO_AUTORELOAD_ENV) != 'true')

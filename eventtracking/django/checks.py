@@ -32,6 +32,8 @@ the checks first) builds ``EVENT_TRACKING_BACKENDS`` and
 ``eventtracking.W003``  ``EVENT_TRACKING_BACKENDS`` set but ``EVENT_TRACKING_ENABLED`` not
 ``eventtracking.W040``  ``EVENT_TRACKING_CELERY_CONTEXT_MAX_BYTES`` set but ``EVENT_TRACKING_CELERY_CONTEXT``
                         not True (the limit has no effect)
+``eventtracking.W080``  ``EVENT_TRACKING_ENABLED`` true but ``EVENT_TRACKING_BACKENDS`` not set
+``eventtracking.W081``  a routing backend with no backends (its events go nowhere)
 ======================  ==========================================================
 
 Building means constructing every backend and processor once, as the tracker
@@ -45,6 +47,7 @@ import re
 from django.conf import settings
 from django.core import checks
 
+from eventtracking.backends.routing import RoutingBackend
 from eventtracking.django import censoring, middleware
 from eventtracking.django.django_tracker import (
     DJANGO_BACKEND_SETTING_NAME, DJANGO_CONTEXT_LOCATOR_SETTING_NAME, DJANGO_ENABLED_SETTING_NAME,
@@ -68,6 +71,8 @@ W_CELERY_CONTEXT_MAX_BYTES_UNUSED = 'eventtracking.W040'
 
 CELERY_CONTEXT_SETTING_NAME = 'EVENT_TRACKING_CELERY_CONTEXT'
 CELERY_CONTEXT_MAX_BYTES_SETTING_NAME = 'EVENT_TRACKING_CELERY_CONTEXT_MAX_BYTES'
+W_NO_BACKENDS = 'eventtracking.W080'
+W_EMPTY_ROUTING = 'eventtracking.W081'
 
 TRACK_MIDDLEWARE = 'eventtracking.django.middleware.TrackMiddleware'
 MIDDLEWARE_BEFORE_TRACK = (
@@ -105,7 +110,37 @@ def check_tree_settings(backends_settings_name=DJANGO_BACKEND_SETTING_NAME,
     for problem in builder.problems:
         kind = checks.Warning if problem.is_warning else checks.Error
         messages.append(kind(str(problem), hint=problem.hint, id=problem.check_id))
+    messages += check_dead_ends(builder)
     return messages
+
+
+def check_dead_ends(builder):
+    """Warn about settings that build without error but send every event nowhere.
+
+    ``builder`` is the collecting :class:`TreeBuilder` that built the trees.
+    """
+    messages = []
+    if getattr(settings, DJANGO_ENABLED_SETTING_NAME, False) and not hasattr(settings, DJANGO_BACKEND_SETTING_NAME):
+        messages.append(checks.Warning(
+            f'{DJANGO_ENABLED_SETTING_NAME} is True but {DJANGO_BACKEND_SETTING_NAME} is not set, so the default '
+            'tracker has no backend and every event goes nowhere',
+            hint=f'Configure a backend in {DJANGO_BACKEND_SETTING_NAME} (a LoggerBackend writes the tracking log), '
+                 'or set it to {} if sending events nowhere is intended.',
+            id=W_NO_BACKENDS,
+        ))
+    for path, built in builder.built:
+        if isinstance(built, RoutingBackend) and not built.backends:
+            messages.append(checks.Warning(
+                f'{path}: {type(built).__name__} has no backends, so every event it is sent goes nowhere',
+                hint="Give it OPTIONS {'backends': {...}}, or remove it.", id=W_EMPTY_ROUTING,
+            ))
+    return messages
+
+
+def configuration_errors():
+    """The error-level problems of the tree and locator settings, as the checks word them (with setting paths)."""
+    messages = check_tree_settings() + check_context_locator()
+    return [message.msg for message in messages if message.is_serious()]
 
 
 def check_context_locator():

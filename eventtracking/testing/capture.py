@@ -33,7 +33,7 @@ from eventtracking.backends.routing import RoutingBackend
 from eventtracking.events import event_name
 from eventtracking.isolation import copy_event
 from eventtracking.testing.assertions import (
-    EventMatchTolerates, assert_events_match, format_events, format_tolerances, is_matching_event,
+    EventMatchTolerates, assert_events_match, format_events, format_tolerances, is_matching_event, number_emitted,
 )
 
 DEFAULT_TIMEOUT = 10.0
@@ -137,7 +137,7 @@ class EventCapture:
         __tracebackhide__ = True
         events = self.events
         if events:
-            raise AssertionError(f'Expected no events, {len(events)} were emitted:\n{format_events(events)}')
+            raise AssertionError(f'Expected no events, {number_emitted(len(events))}:\n{format_events(events)}')
 
     def assert_events_emitted(self):
         """Fail if no event was captured."""

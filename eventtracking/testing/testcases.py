@@ -11,7 +11,7 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess witho
 from eventtracking import tracker as tracker_module
 from eventtracking.backends.routing import RoutingBackend
 from eventtracking.django import DjangoTracker
-from eventtracking.testing.assertions import format_events
+from eventtracking.testing.assertions import format_events, number_emitted
 from eventtracking.testing.backends import InMemoryBackend
 from eventtracking.testing.clock import FROZEN_TIME, frozen_tracker_time
 
@@ -88,7 +88,7 @@ class EventTrackingTestCase(TestCase):
         events = self.backend.events
         if events:
             raise self.failureException(
-                f'Expected no events, {len(events)} were emitted:\n{format_events(events)}'
+                f'Expected no events, {number_emitted(len(events))}:\n{format_events(events)}'
             )
 
     def assert_events_emitted(self):
