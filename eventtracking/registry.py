@@ -32,6 +32,7 @@ their way to the backends.
 import copy
 import datetime
 import json
+import sys
 import threading
 
 from eventtracking import tracker
@@ -117,7 +118,9 @@ class EventType:
     object). ``example`` is the ``data`` of a typical event, shown in the
     catalog and checked against the schema here. ``version`` counts changes
     to the type's meaning or shape; ``owner`` says who to ask about it (a
-    team, a repository). Raises :class:`~eventtracking.exceptions.ImproperlyConfigured`
+    team, a repository). ``module`` is the name of the module that created
+    it (for the catalog's filters and error messages), not part of its
+    definition. Raises :class:`~eventtracking.exceptions.ImproperlyConfigured`
     naming the type and the problem when the definition cannot work.
     """
 
@@ -125,6 +128,7 @@ class EventType:
         if not isinstance(name, str) or not name:
             raise ImproperlyConfigured(f'An event type name must be a non-empty string, not {name!r}')
         self.name = name
+        self.module = _defining_module()
         self.description = description
         self.fields = dict(fields) if fields is not None else None
         self.version = version
@@ -354,6 +358,14 @@ def _schema_value(schema, schema_path):
     except (KeyError, IndexError, TypeError):
         return None
     return node
+
+
+def _defining_module():
+    """The name of the first module outside this one on the call stack: where an EventType is being created."""
+    frame = sys._getframe(1)  # pylint: disable=protected-access
+    while frame is not None and frame.f_globals.get('__name__') == __name__:
+        frame = frame.f_back
+    return frame.f_globals.get('__name__', '') if frame is not None else ''
 
 
 def _difference(first, second):
