@@ -22,7 +22,8 @@ class EventTrackingConfig(AppConfig):
 
     def ready(self):
         """Register the system checks, make a :class:`~eventtracking.django.DjangoTracker` the default tracker,
-        and connect the event-bus handler when ``openedx-events`` is installed.
+        connect the event-bus handler when ``openedx-events`` is installed, and import every installed
+        app's ``tracking_events`` module (:func:`eventtracking.django.event_types.autodiscover`).
 
         A configuration error does not stop Django from starting: it is logged
         here and ``manage.py check`` (run by ``runserver``, ``migrate`` and the
@@ -32,7 +33,7 @@ class EventTrackingConfig(AppConfig):
         """
         super().ready()
         # pylint: disable=import-outside-toplevel
-        from eventtracking.django import checks
+        from eventtracking.django import checks, event_types
         from eventtracking.django.django_tracker import override_default_tracker
 
         checks.register()
@@ -43,6 +44,7 @@ class EventTrackingConfig(AppConfig):
         except Exception:  # pylint: disable=broad-except
             LOG.exception('The event-tracking settings could not be built; %s', _CONSEQUENCE)
         connect_event_bus_handler()
+        event_types.autodiscover()
 
 
 def connect_event_bus_handler():

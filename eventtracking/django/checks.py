@@ -22,6 +22,8 @@ the checks first) builds ``EVENT_TRACKING_BACKENDS`` and
 ``eventtracking.E011``  an ``EVENT_TRACKING_REQUEST_CONTEXT_CALLABLES`` entry that
                         cannot be imported or is not callable
 ``eventtracking.E012``  an ``EVENT_TRACKING_CONTEXT_LOCATOR`` that is not a locator
+``eventtracking.E030``  an installed app's ``tracking_events`` module that cannot be
+                        imported: a bad event type definition, or any other error
 ``eventtracking.W001``  a key next to ENGINE other than OPTIONS (ignored; a typo?)
 ``eventtracking.W002``  ``TrackMiddleware`` before the session or authentication middleware
 ``eventtracking.W003``  ``EVENT_TRACKING_BACKENDS`` set but ``EVENT_TRACKING_ENABLED`` not
@@ -49,6 +51,7 @@ TAG = 'eventtracking'
 E_IGNORE_PATTERN = 'eventtracking.E010'
 E_CONTEXT_CALLABLE = 'eventtracking.E011'
 E_LOCATOR = 'eventtracking.E012'
+E_EVENT_TYPES_MODULE = 'eventtracking.E030'
 W_MIDDLEWARE_ORDER = 'eventtracking.W002'
 W_NOT_ENABLED = 'eventtracking.W003'
 
@@ -62,6 +65,7 @@ MIDDLEWARE_BEFORE_TRACK = (
 def register():
     """Register :func:`check_event_tracking_settings` under the tag ``eventtracking`` (idempotent)."""
     checks.register(check_event_tracking_settings, TAG)
+    checks.register(check_event_types, TAG)
 
 
 def check_event_tracking_settings(app_configs=None, **kwargs):  # pylint: disable=unused-argument
@@ -165,3 +169,17 @@ def check_enabled():
             hint=f'Set {DJANGO_ENABLED_SETTING_NAME} = True (or False to silence this).', id=W_NOT_ENABLED,
         )]
     return []
+
+
+def check_event_types(app_configs=None, **kwargs):  # pylint: disable=unused-argument
+    """Django system check: each ``tracking_events`` module that failed to import at start-up, with its error."""
+    from eventtracking.django import event_types  # pylint: disable=import-outside-toplevel
+    return [
+        checks.Error(
+            f'{module}: the event types cannot be imported: {type(exc).__name__}: {exc}',
+            hint='Fix the definition (see eventtracking.registry); an ImportError naming an extra means: '
+                 "pip install 'eventtracking[schema]'.",
+            obj=module, id=E_EVENT_TYPES_MODULE,
+        )
+        for module, exc in sorted(event_types.FAILURES.items())
+    ]
