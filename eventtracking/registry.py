@@ -182,7 +182,9 @@ class EventType:
         Each problem starts with the dotted path of the value from the event's
         root and never shows the value itself, for example
         ``data.answers.q1: expected string, got int`` or
-        ``data.course_id: required but missing``.
+        ``data.course_id: required but missing``. A value JSON cannot write
+        (a set) where the schema looks is the one problem
+        ``data: cannot be written as JSON (...)``.
         """
         try:
             if self._validator.is_valid(data):
@@ -197,7 +199,8 @@ class EventType:
             instance = json_form(data)
         except (TypeError, ValueError) as exc:
             return [f'data: cannot be written as JSON ({_first_line(exc)})']
-        return [problem for error in self._validator.iter_errors(instance) for problem in _problems(error, self._schema)]
+        errors = self._validator.iter_errors(instance)
+        return [problem for error in errors for problem in _problems(error, self._schema, instance)]
 
     def emit(self, data):
         """Emit an event of this type with ``data`` through the default tracker (see :func:`eventtracking.tracker.emit`)."""
@@ -327,7 +330,7 @@ _JSON_TYPE_NAMES = {str: 'string', bool: 'boolean', int: 'integer', float: 'numb
                     list: 'array', type(None): 'null'}
 
 
-def _problems(error, schema):
+def _problems(error, schema, instance):
     """The problem lines of one ``jsonschema_rs.ValidationError``: the path and what is wrong, never the value."""
     path = '.'.join(['data', *(str(part) for part in error.instance_path)])
     kind = error.kind
@@ -344,13 +347,19 @@ def _problems(error, schema):
     if kind_name == 'Format':
         return [f'{path}: not a valid {kind.format}']
     keyword = error.schema_path[-1] if error.schema_path else kind_name
+    if keyword == 'additionalProperties':  # additionalProperties: false
+        parent = _schema_value(schema, error.schema_path[:-1]) or {}
+        known = set(parent.get('properties') or ())
+        value = _schema_value(instance, error.instance_path)
+        if isinstance(value, dict):
+            return [f'{path}.{name}: not an allowed field' for name in value if name not in known]
     constraint = _schema_value(schema, error.schema_path)
     shown = '' if isinstance(constraint, (dict, list)) or constraint is None else f' {constraint!r}'
     return [f'{path}: fails {keyword!r}{shown}']
 
 
 def _schema_value(schema, schema_path):
-    """The value at ``schema_path`` in ``schema``, or None when the path leaves it (through a ``$ref``)."""
+    """The value at ``schema_path`` in ``schema`` (or an instance), or None when the path leaves it (a ``$ref``)."""
     node = schema
     try:
         for part in schema_path:
