@@ -179,7 +179,7 @@ class EventType:
     def validate(self, data):
         """Return the problems of ``data`` against this type's schema: a list of strings, empty when valid.
 
-        Each problem starts with the dotted path of the value from the event's
+        The problems are sorted; each starts with the dotted path of the value from the event's
         root and never shows the value itself, for example
         ``data.answers.q1: expected string, got int`` or
         ``data.course_id: required but missing``. A value JSON cannot write
@@ -200,14 +200,14 @@ class EventType:
         except (TypeError, ValueError) as exc:
             return [f'data: cannot be written as JSON ({_first_line(exc)})']
         errors = self._validator.iter_errors(instance)
-        return [problem for error in errors for problem in _problems(error, self._schema, instance)]
+        return sorted(problem for error in errors for problem in _problems(error, self._schema, instance))
 
     def emit(self, data):
-        """Emit an event of this type with ``data`` through the default tracker (see :func:`eventtracking.tracker.emit`)."""
+        """Emit an event of this type with ``data`` through the default tracker (:func:`eventtracking.tracker.emit`)."""
         tracker.emit(self.name, data)
 
     def definition(self):
-        """Everything that defines this type, as JSON-ready data: what the catalog shows and what registration compares."""
+        """Everything that defines this type, as JSON-ready data: what the catalog shows, what registration compares."""
         return {
             'name': self.name,
             'description': self.description,

@@ -27,8 +27,11 @@ class Command(BaseCommand):
         parser.add_argument('--output', metavar='FILE', help='write the catalog to this file')
 
     def handle(self, *args, **options):
-        for module, exc in sorted(event_types.FAILURES.items()):
-            raise CommandError(f'{module}: the event types cannot be imported: {type(exc).__name__}: {exc}')
+        if event_types.FAILURES:
+            raise CommandError('; '.join(
+                f'{module}: the event types cannot be imported: {type(exc).__name__}: {exc}'
+                for module, exc in sorted(event_types.FAILURES.items())
+            ))
         for module in options['module']:
             try:
                 importlib.import_module(module)
