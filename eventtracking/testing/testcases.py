@@ -100,7 +100,7 @@ class EventTrackingTestCase(TestCase):
 
     def assert_all_events_valid(self):
         """Fail if any event the in-memory backend received is unregistered or invalid, listing each one with its
-        problems (see :meth:`eventtracking.testing.EventCapture.assert_all_valid`)."""
+        problems (see :meth:`eventtracking.testing.capture.EventCapture.assert_all_valid`)."""
         message = invalid_events_message(self.backend.events)
         if message:
             raise self.failureException(message)
