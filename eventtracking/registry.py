@@ -134,6 +134,7 @@ class EventType:
         self.version = version
         self.owner = owner
         self.example = copy.deepcopy(example)
+        self._dated = False
         if fields is not None and schema is not None:
             self._fail('give fields or schema, not both')
         self._schema = self._data_schema(schema)
@@ -187,9 +188,10 @@ class EventType:
         ``data: cannot be written as JSON (...)``.
         """
         try:
-            if self._validator.is_valid(data):
+            if self._validator.is_valid(_top_level_json_form(data) if self._dated else data):
                 return []
         except ValueError:  # a value JSON has no type for (a datetime): judge the data in its JSON form
+            self._dated = True  # this type's data holds datetimes: replace them first from now on
             try:
                 if self._validator.is_valid(_top_level_json_form(data)):
                     return []
