@@ -119,8 +119,8 @@ class EventType:
     catalog and checked against the schema here. ``version`` counts changes
     to the type's meaning or shape; ``owner`` says who to ask about it (a
     team, a repository). ``module`` is the name of the module that created
-    it (for the catalog's filters and error messages), not part of its
-    definition. Raises :class:`~eventtracking.exceptions.ImproperlyConfigured`
+    it (the Sphinx directive's ``:module:`` option selects types by it), not
+    part of its definition. Raises :class:`~eventtracking.exceptions.ImproperlyConfigured`
     naming the type and the problem when the definition cannot work.
     """
 
@@ -147,6 +147,10 @@ class EventType:
             problems = self.validate(example)
             if problems:
                 self._fail(f'its example fails its own schema: {"; ".join(problems)}')
+            try:
+                json_form(example)
+            except (TypeError, ValueError) as exc:
+                self._fail(f'its example cannot be written as JSON: {_first_line(exc)}')
 
     def _fail(self, problem):
         raise ImproperlyConfigured(f'Event type {self.name!r}: {problem}')

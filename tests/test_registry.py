@@ -224,6 +224,10 @@ BAD_DEFINITIONS = {
         "EventType('tests.bad.field_name', 'Bad.', fields={'n': Field('int')})",
         "Event type 'tests.bad.field_name': field 'n': type 'int' cannot be expressed in JSON",
     ),
+    'example_not_json': (
+        "EventType('tests.bad.example_json', 'Bad.', schema={'type': 'object'}, example={'tags': {1, 2}})",
+        "Event type 'tests.bad.example_json': its example cannot be written as JSON: set is not JSON serializable",
+    ),
     'fields_and_schema': (
         "EventType('tests.bad.both', 'Bad.', fields={'n': Field(int)}, schema={'type': 'object'})",
         "Event type 'tests.bad.both': give fields or schema, not both",
