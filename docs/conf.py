@@ -33,6 +33,7 @@ extensions = [
     'sphinx.ext.doctest',
     'sphinx.ext.intersphinx',
     'sphinx.ext.viewcode',
+    'eventtracking.sphinxext',
 ]
 autodoc_member_order = 'bysource'
 autodoc_default_options = {'members': True, 'show-inheritance': True}
@@ -53,7 +54,7 @@ EXTERNAL_PACKAGES = (
     # The Python standard library modules the docs name.
     'logging', 'contextvars', 'copy', 're', 'datetime', 'json', 'threading', 'asyncio', 'collections', 'typing',
     # The frameworks and clients the integrations and backends build on, documented on their own sites.
-    'django', 'celery', 'kombu', 'pymongo', 'segment', 'openedx_events', 'edx_toggles',
+    'django', 'celery', 'kombu', 'pymongo', 'segment', 'openedx_events', 'edx_toggles', 'sphinx', 'docutils',
 )
 nitpick_ignore_regex = [(r'py:.*', rf'(?:{name})(?:\..*)?') for name in EXTERNAL_PACKAGES]
 

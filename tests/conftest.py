@@ -18,6 +18,16 @@ def isolated_trackers():
 
 
 @pytest.fixture
+def isolated_event_types():
+    """Whatever a test registers in :mod:`eventtracking.registry`, the registry is as it was afterwards."""
+    from eventtracking import registry  # pylint: disable=import-outside-toplevel  # needs the schema extra
+    saved = dict(registry._REGISTRY)  # pylint: disable=protected-access
+    yield registry
+    registry._REGISTRY.clear()  # pylint: disable=protected-access
+    registry._REGISTRY.update(saved)  # pylint: disable=protected-access
+
+
+@pytest.fixture
 def register_default_tracker():
     """A function that registers a tracker as the default one until the end of the test."""
 

@@ -25,8 +25,9 @@ class EventTrackingConfig(AppConfig):
 
     def ready(self):
         """Register the system checks, make a :class:`~eventtracking.django.DjangoTracker` the default tracker,
-        connect the event-bus handler when ``openedx-events`` is installed, and carry the contexts into Celery
-        tasks when ``EVENT_TRACKING_CELERY_CONTEXT`` is True.
+        connect the event-bus handler when ``openedx-events`` is installed, carry the contexts into Celery
+        tasks when ``EVENT_TRACKING_CELERY_CONTEXT`` is True, and import every installed app's
+        ``tracking_events`` module (:func:`eventtracking.django.event_types.autodiscover`).
 
         A configuration error does not stop Django from starting: it is logged
         here, in one line naming each problem's setting path (as ``manage.py
@@ -38,7 +39,7 @@ class EventTrackingConfig(AppConfig):
         """
         super().ready()
         # pylint: disable=import-outside-toplevel
-        from eventtracking.django import checks
+        from eventtracking.django import checks, event_types
         from eventtracking.django.django_tracker import override_default_tracker
 
         checks.register()
@@ -52,6 +53,7 @@ class EventTrackingConfig(AppConfig):
                 LOG.exception('The event-tracking settings could not be built; %s', _consequence())
         connect_event_bus_handler()
         propagate_celery_context()
+        event_types.autodiscover()
 
 
 def connect_event_bus_handler():

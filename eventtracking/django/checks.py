@@ -27,6 +27,8 @@ the checks first) builds ``EVENT_TRACKING_BACKENDS`` and
 ``eventtracking.E042``  ``EVENT_TRACKING_CELERY_CONTEXT = True`` without Celery installed
 ``eventtracking.E070``  an ``EVENT_TRACKING_SESSION_HASH`` other than ``'blake2b'`` or ``'edx-platform'``
 ``eventtracking.E071``  an ``EVENT_TRACKING_CENSORED_KEYS`` entry that is not a key (or the setting not a list)
+``eventtracking.E030``  an installed app's ``tracking_events`` module that cannot be
+                        imported: a bad event type definition, or any other error
 ``eventtracking.W001``  a key next to ENGINE other than OPTIONS (ignored; a typo?)
 ``eventtracking.W002``  ``TrackMiddleware`` before the session or authentication middleware
 ``eventtracking.W003``  ``EVENT_TRACKING_BACKENDS`` set but ``EVENT_TRACKING_ENABLED`` not
@@ -62,6 +64,7 @@ E_CONTEXT_CALLABLE = 'eventtracking.E011'
 E_LOCATOR = 'eventtracking.E012'
 E_SESSION_HASH = 'eventtracking.E070'
 E_CENSORED_KEY = 'eventtracking.E071'
+E_EVENT_TYPES_MODULE = 'eventtracking.E030'
 W_MIDDLEWARE_ORDER = 'eventtracking.W002'
 W_NOT_ENABLED = 'eventtracking.W003'
 E_CELERY_CONTEXT = 'eventtracking.E040'
@@ -84,6 +87,7 @@ MIDDLEWARE_BEFORE_TRACK = (
 def register():
     """Register :func:`check_event_tracking_settings` under the tag ``eventtracking`` (idempotent)."""
     checks.register(check_event_tracking_settings, TAG)
+    checks.register(check_event_types, TAG)
 
 
 def check_event_tracking_settings(app_configs=None, **kwargs):  # pylint: disable=unused-argument
@@ -271,3 +275,15 @@ def check_censored_keys():
 
     return _check_each_entry(censoring.CENSORED_KEYS_SETTING_NAME, 'parameter keys', E_CENSORED_KEY, invalid,
                              hint="A key such as 'nhs_number', or '*voucher*' to match it anywhere in a key.")
+def check_event_types(app_configs=None, **kwargs):  # pylint: disable=unused-argument
+    """Django system check: each ``tracking_events`` module that failed to import at start-up, with its error."""
+    from eventtracking.django import event_types  # pylint: disable=import-outside-toplevel
+    return [
+        checks.Error(
+            f'{module}: the event types cannot be imported: {type(exc).__name__}: {exc}',
+            hint='Fix the definition (see eventtracking.registry); an ImportError naming an extra means: '
+                 "pip install 'eventtracking[schema]'.",
+            obj=module, id=E_EVENT_TYPES_MODULE,
+        )
+        for module, exc in sorted(event_types.FAILURES.items())
+    ]
