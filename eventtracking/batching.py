@@ -96,7 +96,7 @@ class BatchPublisher:  # pylint: disable=too-many-instance-attributes
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._condition:
             if self._thread is None:
-                if not self._queue and (self.spool is None or not self.spool.pending()):
+                if not self._queue and self.spool is None:
                     return True
                 self._start()
             self._flush_requested += 1

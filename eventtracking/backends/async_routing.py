@@ -88,6 +88,9 @@ class AsyncRoutingBackend(RoutingBackend):  # pylint: disable=too-many-instance-
     ``unserializable``, ``queue_full``, ``backed_off``).
     """
 
+    named_by_path = True
+    """A :class:`~eventtracking.django.DjangoTracker` sets an empty ``backend_name`` to this backend's dotted path."""
+
     def __init__(self, processors=None, backends=None, backend_name='',  # pylint: disable=too-many-arguments
                  batch_size=1, batch_interval=1.0, max_queue_size=10000, spool_dir=None,
                  publish_timeout=DEFAULT_PUBLISH_TIMEOUT):
