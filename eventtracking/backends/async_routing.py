@@ -96,6 +96,7 @@ class AsyncRoutingBackend(RoutingBackend):  # pylint: disable=too-many-instance-
                  publish_timeout=DEFAULT_PUBLISH_TIMEOUT):
         self.backend_name = backend_name
         super().__init__(processors=processors, backends=backends)
+        _validate(batch_size, batch_interval, max_queue_size, publish_timeout)
         self.batch_size = batch_size
         self.batch_interval = batch_interval
         self.max_queue_size = max_queue_size
@@ -104,14 +105,16 @@ class AsyncRoutingBackend(RoutingBackend):  # pylint: disable=too-many-instance-
         self._caller = BoundedCaller(publish_timeout, name='eventtracking-publish')
         self._publisher = None
         self._publisher_lock = threading.Lock()
-        if spool_dir:
-            self._orphans_at_start()
 
     # --- the publisher and its spool -------------------------------------------------------------
 
     @property
     def publisher(self):
-        """The :class:`~eventtracking.batching.BatchPublisher` of this backend, made on first use."""
+        """The :class:`~eventtracking.batching.BatchPublisher` of this backend, made on first use.
+
+        With ``spool_dir``, its thread starts then and takes over the spool
+        files this backend's processes left behind.
+        """
         publisher = self._publisher
         if publisher is None:
             with self._publisher_lock:
@@ -121,17 +124,10 @@ class AsyncRoutingBackend(RoutingBackend):  # pylint: disable=too-many-instance-
                         self.backend_name, self._publish_batch, self.counters, batch_size=self.batch_size,
                         batch_interval=self.batch_interval, max_queue_size=self.max_queue_size, spool=spool,
                     )
+                    if spool is not None:
+                        self._publisher.wake()  # takes over the spool files of processes that ended
                 publisher = self._publisher
         return publisher
-
-    def _orphans_at_start(self):
-        """Start the publisher now if ``spool_dir`` holds files of this backend that nobody holds."""
-        if not self.backend_name:
-            return
-        from eventtracking.spool import file_prefix, spool_files  # pylint: disable=import-outside-toplevel
-        prefix = file_prefix(self.backend_name)
-        if any(path.rsplit('/', 1)[-1].startswith(prefix) for path, _ in spool_files(self.spool_dir)):
-            self.publisher.wake()
 
     def flush(self, timeout=None):
         """Publish (or spool) every queued event now and try the spool; True when nothing is left in memory."""
@@ -311,6 +307,20 @@ class AsyncRoutingBackend(RoutingBackend):  # pylint: disable=too-many-instance-
             logger.exception('Unable to send %r to backend %r of %r', what, name, self.backend_name)
             return False
         return True
+
+
+def _validate(batch_size, batch_interval, max_queue_size, publish_timeout):
+    """``ValueError`` for an option value the backend cannot work with (reported as eventtracking.E004)."""
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise ValueError(f'batch_size must be an integer of at least 1, not {batch_size!r}')
+    if not isinstance(max_queue_size, int) or isinstance(max_queue_size, bool) or max_queue_size < 1:
+        raise ValueError(f'max_queue_size must be an integer of at least 1, not {max_queue_size!r}')
+    if not isinstance(batch_interval, (int, float)) or isinstance(batch_interval, bool) or not batch_interval > 0:
+        raise ValueError(f'batch_interval must be a number of seconds above 0, not {batch_interval!r}')
+    if publish_timeout is not None and (
+            not isinstance(publish_timeout, (int, float)) or isinstance(publish_timeout, bool) or
+            not publish_timeout > 0):
+        raise ValueError(f'publish_timeout must be None or a number of seconds above 0, not {publish_timeout!r}')
 
 
 def _serializable(event):

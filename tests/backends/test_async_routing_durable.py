@@ -138,10 +138,12 @@ def test_the_spool_of_a_killed_process_is_delivered_by_the_next_one(
                                        backends={'sink': sink}),
     }))
 
-    events = sink.wait_for(25)
-    assert sorted(event['data']['seq'] for event in events) == list(range(25))
+    tracker.emit('edx.test.durable', {'seq': 25, 'at': datetime(2024, 1, 1, 12, 25, tzinfo=timezone.utc)})
+
+    events = sink.wait_for(26)
+    assert sorted(event['data']['seq'] for event in events) == list(range(26))
     assert {event['data']['at'] for event in events} == {
-        datetime(2024, 1, 1, 12, number, tzinfo=timezone.utc) for number in range(25)
+        datetime(2024, 1, 1, 12, number, tzinfo=timezone.utc) for number in range(26)
     }
     tracker.get_backend('durable').flush(timeout=10)
     assert [name for name in os.listdir(spool_dir) if name.endswith('.jsonl')] == []
