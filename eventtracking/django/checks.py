@@ -25,6 +25,12 @@ the checks first) builds ``EVENT_TRACKING_BACKENDS`` and
 ``eventtracking.W001``  a key next to ENGINE other than OPTIONS (ignored; a typo?)
 ``eventtracking.W002``  ``TrackMiddleware`` before the session or authentication middleware
 ``eventtracking.W003``  ``EVENT_TRACKING_BACKENDS`` set but ``EVENT_TRACKING_ENABLED`` not
+``eventtracking.W010``  an ``AsyncRoutingBackend`` while the Celery broker connection
+                        has no socket timeout
+``eventtracking.W011``  an ``AsyncRoutingBackend`` whose ``backend_name`` leads the
+                        worker to another backend (or none)
+``eventtracking.E020``  an ``AsyncRoutingBackend`` ``spool_dir`` that is not a
+                        writable directory (and cannot be made one)
 ======================  ==========================================================
 
 Building means constructing every backend and processor once, as the tracker
@@ -38,6 +44,7 @@ from django.conf import settings
 from django.core import checks
 
 from eventtracking.django import middleware
+from eventtracking.django.async_checks import check_async_routing
 from eventtracking.django.django_tracker import (
     DJANGO_BACKEND_SETTING_NAME, DJANGO_CONTEXT_LOCATOR_SETTING_NAME, DJANGO_ENABLED_SETTING_NAME,
     DJANGO_PROCESSOR_SETTING_NAME, context_locator_from_settings,
@@ -72,6 +79,7 @@ def check_event_tracking_settings(app_configs=None, **kwargs):  # pylint: disabl
     messages += check_context_callables()
     messages += check_middleware_order()
     messages += check_enabled()
+    messages += check_async_routing()
     return messages
 
 
