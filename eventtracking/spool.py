@@ -4,8 +4,8 @@ A spool directory holds append-only JSON-lines files, each line one batch::
 
     {"backend": "analytics.xapi", "events": [...]}
 
-Each process writes its own file, named ``<backend>@<host>-<pid>-<random>.jsonl``
-(the backend name %-quoted), and holds an exclusive ``fcntl.flock`` on it for
+Each process writes its own file, named ``<backend>@<host>-<pid>-<created>-<random>.jsonl``
+(the backend name %-quoted, ``created`` in seconds since the epoch), and holds an exclusive ``fcntl.flock`` on it for
 as long as it owns it. The lock dies with the process, so a file whose lock
 can be taken belongs to nobody: the next process using the same directory
 for the same backend takes it over, publishes its lines and removes it. Two
@@ -22,6 +22,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from urllib.parse import quote, unquote
 
@@ -120,7 +121,7 @@ class Spool:
 
     def _create(self):
         os.makedirs(self.directory, exist_ok=True)
-        name = f'{self._prefix}{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:12]}'
+        name = f'{self._prefix}{socket.gethostname()}-{os.getpid()}-{int(time.time())}-{uuid.uuid4().hex[:8]}'
         temporary = os.path.join(self.directory, f'.{name}.tmp')
         descriptor = os.open(temporary, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o600)
         fcntl.flock(descriptor, fcntl.LOCK_EX)
@@ -240,3 +241,34 @@ def spool_files(directory):
     except OSError:
         return []
     return [(os.path.join(directory, name), backend_of(name)) for name in names if backend_of(name) is not None]
+
+
+def created_at(filename):
+    """When the spool file was created (seconds since the epoch), from its name; None if the name does not say."""
+    try:
+        return int(filename[:-len(SUFFIX)].rsplit('-', 2)[-2])
+    except (ValueError, IndexError):
+        return None
+
+
+def describe(path, loads):
+    """``{'events': n, 'batches': n, 'size': bytes, 'held': bool}`` for one spool file.
+
+    ``held`` is True while a live process owns the file (it will publish it
+    itself); the lock taken to find out is let go at once.
+    """
+    descriptor = try_lock(path)
+    held = descriptor is None
+    if held:
+        descriptor = os.open(path, os.O_RDONLY)
+    try:
+        events = batches = 0
+        for line, _ in read_batches(descriptor):
+            batches += 1
+            try:
+                events += len(loads(line)['events'])
+            except Exception:  # pylint: disable=broad-except
+                pass
+        return {'events': events, 'batches': batches, 'size': os.fstat(descriptor).st_size, 'held': held}
+    finally:
+        os.close(descriptor)
