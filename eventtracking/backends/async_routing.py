@@ -3,7 +3,7 @@
 Configure it anywhere in the tree; ``backend_name`` is how the worker finds it
 again in its own default tracker (built from the same settings): its key
 among the top-level backends, or the dotted path of names from the root
-(``'analytics.xapi'``). A :class:`~eventtracking.django.DjangoTracker` fills
+(``'analytics.xapi'``). A :class:`~eventtracking.django.django_tracker.DjangoTracker` fills
 in an empty ``backend_name`` with that path::
 
     EVENT_TRACKING_BACKENDS = {
@@ -89,7 +89,7 @@ class AsyncRoutingBackend(RoutingBackend):  # pylint: disable=too-many-instance-
     """
 
     named_by_path = True
-    """A :class:`~eventtracking.django.DjangoTracker` sets an empty ``backend_name`` to this backend's dotted path."""
+    """A :class:`~eventtracking.django.django_tracker.DjangoTracker` sets an empty ``backend_name`` to this backend's dotted path."""
 
     def __init__(self, processors=None, backends=None, backend_name='',  # pylint: disable=too-many-arguments
                  batch_size=1, batch_interval=1.0, max_queue_size=10000, spool_dir=None,
@@ -173,7 +173,7 @@ class AsyncRoutingBackend(RoutingBackend):  # pylint: disable=too-many-instance-
     def _publish_one(self, name, processed_event):
         """Publish one event from the caller, bounded by ``publish_timeout``, with back-off and spool."""
         publisher = self.publisher
-        if publisher.backoff.waiting():
+        if publisher.backoff.waiting() or (publisher.spool is not None and publisher.spool.pending()):
             self._hold_back(name, processed_event)
             return
         delay = send_event.delay  # resolved here: Celery's current app is per thread
