@@ -202,6 +202,7 @@ def outage(redis_executable, which, events, duration, spool=False):
         redis.start()
         result = json.loads(emitter.stdout.read().strip().splitlines()[-1])
         emitter.wait()
+        worker.wait_for(20 + events, limit=45)  # the worker reconnects after a back-off of its own
         worker.wait_quiet()
         delivered = [seq for seq in worker.delivered()][20:]
         distinct = set(delivered) & set(range(events))

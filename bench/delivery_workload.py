@@ -44,6 +44,7 @@ def celery_app(broker):
     app.set_default()
     app.set_current()
     import eventtracking.tasks  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
+    assert app.connection_for_write().transport  # imports the Redis transport now, without connecting
     return app
 
 

@@ -51,6 +51,7 @@ class BatchPublisher:  # pylint: disable=too-many-instance-attributes
         self.spool = spool
         self.backoff = backoff or Backoff()
         self.published = 0
+        self._published_lock = threading.Lock()
         self._reset()
         _PUBLISHERS.add(self)
 
@@ -215,7 +216,7 @@ class BatchPublisher:  # pylint: disable=too-many-instance-attributes
                       'next attempt in %.1f s', len(batch), self.name, PUBLISH_ERROR, exc, delay)
         else:
             self.backoff.succeeded()
-            self.published += len(batch)
+            self.count_published(len(batch))
 
     def spool_batch(self, batch):
         """Write ``batch`` to the spool and count it ``spooled``; count ``publish_error`` if the disk refuses."""
@@ -246,12 +247,18 @@ class BatchPublisher:  # pylint: disable=too-many-instance-attributes
 
     def _publish_spooled(self, events):
         self.publish(events)
-        self.published += len(events)
+        self.count_published(len(events))
+
+    def count_published(self, count):
+        """Add ``count`` events to :attr:`published` (from any thread)."""
+        with self._published_lock:
+            self.published += count
 
     # --- process life ----------------------------------------------------------------------------
 
     def _after_fork_in_child(self):
         self._reset()
+        self._published_lock = threading.Lock()
         self.published = 0
         self.backoff.succeeded()
         if self.spool is not None:

@@ -192,14 +192,11 @@ class AsyncRoutingBackend(RoutingBackend):  # pylint: disable=too-many-instance-
             self._publish_failed(name, processed_event, exc)
         else:
             publisher.backoff.succeeded()
-            publisher.published += 1
+            publisher.count_published(1)
             logger.debug('Scheduled celery task for event %r processing and routing', name)
 
     def _publish_failed(self, name, processed_event, exc):
-        publisher = self.publisher
-        if publisher.spool is not None:
-            if publisher.spool_batch([processed_event]):
-                publisher.wake()
+        if self._spool_one(processed_event):
             return
         self.counters.increment(PUBLISH_ERROR)
         logger.error('Dropped event %r for backend %r (%s): could not enqueue the Celery task: %r',
@@ -207,15 +204,22 @@ class AsyncRoutingBackend(RoutingBackend):  # pylint: disable=too-many-instance-
 
     def _hold_back(self, name, processed_event):
         """An event arriving while the backend backs off: spooled, or counted ``backed_off``."""
-        publisher = self.publisher
-        if publisher.spool is not None:
-            if publisher.spool_batch([processed_event]):
-                publisher.wake()
+        if self._spool_one(processed_event):
             return
+        publisher = self.publisher
         self.counters.increment(BACKED_OFF)
         LOG.warning((self.backend_name, BACKED_OFF),
                     'Dropped event %s for backend %r (%s): the broker failed moments ago; next attempt in %.1f s',
                     safe_name(name), self.backend_name, BACKED_OFF, publisher.backoff.remaining())
+
+    def _spool_one(self, processed_event):
+        """With ``spool_dir``: spool the event (the thread publishes it later) and return True; else False."""
+        publisher = self.publisher
+        if publisher.spool is None:
+            return False
+        if publisher.spool_batch([processed_event]):
+            publisher.wake()
+        return True
 
     def _publish_batch(self, events):
         """Publish ``events`` as one ``send_events`` task (from the publisher's thread); raise if it fails.
