@@ -290,7 +290,7 @@ def report(figures, args):
     def longest(result):
         if result.get('blocked'):
             return f"blocked > {result['blocked_for_s']:.0f} s ({result['n']} of the emits returned)"
-        return microseconds(result['max_us'])
+        return f"{microseconds(result['max_us'])} ({result['over_1ms']} of {result['n']} over 1 ms)"
 
     lines += [
         f"| hung broker: longest emit | {longest(hung_original)} | {longest(hung_default)} | "

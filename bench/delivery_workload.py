@@ -128,6 +128,7 @@ def summary(durations):
     return {
         'n': len(ordered), 'median_us': statistics.median(ordered) * 1e6,
         'p99_us': ordered[int(len(ordered) * 0.99) - 1] * 1e6 if ordered else None, 'max_us': ordered[-1] * 1e6,
+        'over_1ms': sum(1 for duration in ordered if duration > 0.001),
     }
 
 

@@ -37,6 +37,12 @@ class Backoff:
             self.failures = 0
             self._until = 0.0
 
+    def reset_after_fork(self):
+        """In a child process after ``fork``: a new lock (another thread may have held the old one) and no failures."""
+        self._lock = threading.Lock()
+        self.failures = 0
+        self._until = 0.0
+
     def remaining(self):
         """Seconds until the next attempt may be made (0.0 when it may be made now)."""
         return max(0.0, self._until - self._clock())

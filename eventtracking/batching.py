@@ -260,7 +260,7 @@ class BatchPublisher:  # pylint: disable=too-many-instance-attributes
         self._reset()
         self._published_lock = threading.Lock()
         self.published = 0
-        self.backoff.succeeded()
+        self.backoff.reset_after_fork()
         if self.spool is not None:
             self.spool.forget_after_fork()
 

@@ -6,10 +6,13 @@ for as long as it hangs, unless the client library was given socket timeouts.
 ``timeout`` seconds for it: the caller gets :class:`CallTimedOut` and goes on,
 while the helper stays blocked until the server answers or the socket gives up.
 Idle helpers are kept for the next call, so a call costs a hand-off between
-two threads, not a new thread.
+two threads, not a new thread. A child process after ``os.fork()`` starts
+without helpers (the parent's threads do not exist there).
 """
 
+import os
 import threading
+import weakref
 from queue import SimpleQueue
 
 MAX_IDLE_HELPERS = 4
@@ -49,6 +52,7 @@ class BoundedCaller:
         self.name = name
         self._lock = threading.Lock()
         self._idle = []
+        _CALLERS.add(self)
 
     def __call__(self, function, *args):
         """Return what ``function(*args)`` returns, raise what it raises, or raise :class:`CallTimedOut`."""
@@ -79,3 +83,15 @@ class BoundedCaller:
         """Drop the idle helpers (in a child process after ``fork``, where their threads do not exist)."""
         self._lock = threading.Lock()
         self._idle = []
+
+
+_CALLERS = weakref.WeakSet()
+
+
+def _forget_all_helpers():
+    for caller in list(_CALLERS):
+        caller.forget_helpers()
+
+
+if hasattr(os, 'register_at_fork'):
+    os.register_at_fork(after_in_child=_forget_all_helpers)
