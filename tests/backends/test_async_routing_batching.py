@@ -8,12 +8,12 @@ import time
 from unittest import mock
 
 import pytest
-from celery.signals import before_task_publish
 
 from eventtracking import tasks
 from eventtracking.backends.async_routing import AsyncRoutingBackend
 from eventtracking.backends.routing import RoutingBackend
 from eventtracking.tracker import Tracker
+from tests.backends.test_async_routing import connected
 from tests.servers import CollectingBackend
 
 pytestmark = pytest.mark.server
@@ -50,10 +50,7 @@ class PublishedBatches:
 
 @pytest.fixture
 def published():
-    recorder = PublishedBatches()
-    before_task_publish.connect(recorder, weak=False)
-    yield recorder
-    before_task_publish.disconnect(recorder)
+    yield from connected(PublishedBatches())
 
 
 def batching_tracker(nested, **options):

@@ -58,12 +58,13 @@ def emit_range(tracker, numbers, pause=0.002):
         time.sleep(pause)
 
 
-def test_events_emitted_while_redis_is_down_are_published_from_the_spool_when_it_is_back(tmp_path):
+@pytest.mark.parametrize('batch_size', [1, 10])
+def test_events_emitted_while_redis_is_down_are_published_from_the_spool_when_it_is_back(tmp_path, batch_size):
     server = start_redis()
     app = Celery('eventtracking-outage', broker=server.url(0), set_as_current=False)
     app.conf.task_default_queue = 'outage-test'
     app.finalize()
-    backend = AsyncRoutingBackend(backend_name='outage', batch_size=10, batch_interval=0.05,
+    backend = AsyncRoutingBackend(backend_name='outage', batch_size=batch_size, batch_interval=0.05,
                                   spool_dir=str(tmp_path), publish_timeout=2.0)
     tracker = Tracker(backends={'outage': backend})
     try:
