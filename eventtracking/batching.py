@@ -10,8 +10,8 @@ when there is one, and the thread backs off (:mod:`eventtracking.backoff`)
 before it tries the broker again, starting with the spool.
 
 Every publisher is flushed and stopped at interpreter exit, and starts afresh
-(empty queue, no thread) in a child process after ``os.fork()``; neither
-keeps a publisher alive that is otherwise unused.
+(empty queue, no thread) in a child process after ``os.fork()``; neither, nor
+the thread, keeps a publisher alive that is otherwise unused.
 """
 
 import atexit
@@ -29,6 +29,10 @@ from eventtracking.stats import PUBLISH_ERROR, QUEUE_FULL, SPOOLED
 LOG = RateLimitedLog(logging.getLogger(__name__))
 
 _PUBLISHERS = weakref.WeakSet()
+
+IDLE_RECHECK = 5.0
+"""Seconds an idle thread waits before it lets go of its publisher for a moment (so that an unused
+backend can be garbage-collected; its thread then ends)."""
 
 
 class BatchPublisher:  # pylint: disable=too-many-instance-attributes
@@ -57,6 +61,7 @@ class BatchPublisher:  # pylint: disable=too-many-instance-attributes
 
     def _reset(self):
         self._condition = threading.Condition(threading.Lock())
+        self._signals = [0]  # notifications so far: an idle thread waits only if none came since it looked
         self._queue = deque()
         self._in_flight = 0
         self._thread = None
@@ -77,7 +82,7 @@ class BatchPublisher:  # pylint: disable=too-many-instance-attributes
                 if self._thread is None:
                     self._start()
                 elif len(self._queue) == self.batch_size or len(self._queue) == 1:
-                    self._condition.notify()
+                    self._notify()
         if full:
             self.counters.increment(QUEUE_FULL)
             LOG.warning((self.name, QUEUE_FULL),
@@ -90,7 +95,7 @@ class BatchPublisher:  # pylint: disable=too-many-instance-attributes
         with self._condition:
             if self._thread is None:
                 self._start()
-            self._condition.notify()
+            self._notify()
 
     def flush(self, timeout=None):
         """Publish (or spool) every waiting event now, and try the spool once; True when nothing waits in memory."""
@@ -102,7 +107,7 @@ class BatchPublisher:  # pylint: disable=too-many-instance-attributes
                 self._start()
             self._flush_requested += 1
             wanted = self._flush_requested
-            self._condition.notify()
+            self._notify()
             while self._flush_done < wanted:
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
@@ -117,12 +122,17 @@ class BatchPublisher:  # pylint: disable=too-many-instance-attributes
         with self._condition:
             thread = self._thread
             self._stopping = True
-            self._condition.notify()
+            self._notify()
         if thread is not None:
             thread.join(None if timeout is None else max(0.0, timeout - (time.monotonic() - started)))
         if self.spool is not None and (thread is None or not thread.is_alive()):
             self.spool.close()
         return emptied
+
+    def _notify(self):
+        """Wake the thread (the condition's lock is held)."""
+        self._signals[0] += 1
+        self._condition.notify()
 
     @property
     def queued(self):
@@ -134,27 +144,34 @@ class BatchPublisher:  # pylint: disable=too-many-instance-attributes
 
     def _start(self):
         self._stopping = False
-        self._thread = threading.Thread(target=self._run, name=f'eventtracking-publisher-{self.name}', daemon=True)
+        self._thread = threading.Thread(target=_publisher_loop, args=(weakref.ref(self),),
+                                        name=f'eventtracking-publisher-{self.name}', daemon=True)
         self._thread.start()
 
-    def _run(self):
-        if self.spool is not None:
-            self._safely(self.spool.adopt_orphans)
-        while True:
-            batch, flush, stop = self._next_batch()
-            if batch:
-                self._safely(self._deliver, batch)
-            if self.spool is not None and self.spool.pending() and (
-                    not self.backoff.waiting() or ((flush or stop) and not self._queue)):
-                self._safely(self._replay)
-            with self._condition:
-                self._in_flight = 0
-                if flush and not self._queue:
-                    self._flush_done = flush
-                self._condition.notify_all()
-                if stop and not self._queue:
-                    self._thread = None
-                    return
+    def _step(self):
+        """One turn of the thread: wait, publish a batch, retry the spool.
+
+        Returns False when the thread must end, True to go on, or, with
+        nothing to do for a while, ``(condition, signals, seen)`` for the
+        thread to wait on without holding the publisher.
+        """
+        batch, flush, stop = self._next_batch()
+        if batch is None:
+            return self._condition, self._signals, flush
+        if batch:
+            self._safely(self._deliver, batch)
+        if self.spool is not None and self.spool.pending() and (
+                not self.backoff.waiting() or ((flush or stop) and not self._queue)):
+            self._safely(self._replay)
+        with self._condition:
+            self._in_flight = 0
+            if flush and not self._queue:
+                self._flush_done = flush
+            self._condition.notify_all()
+            if stop and not self._queue:
+                self._thread = None
+                return False
+        return True
 
     def _safely(self, function, *args):
         """Run one step of the thread; an unexpected error is logged and the thread goes on."""
@@ -164,7 +181,11 @@ class BatchPublisher:  # pylint: disable=too-many-instance-attributes
             LOG.exception((self.name, 'thread'), 'Unexpected error in the publisher thread of backend %r', self.name)
 
     def _next_batch(self):
-        """Wait for a batch to publish (or a flush, a stop, a spool retry); return ``(batch, flush, stop)``."""
+        """Wait for a batch to publish (or a flush, a stop, a spool retry); return ``(batch, flush, stop)``.
+
+        With nothing to do for more than :data:`IDLE_RECHECK` seconds, returns
+        ``(None, notifications so far, False)`` at once.
+        """
         with self._condition:
             while True:
                 flush = self._flush_requested if self._flush_requested > self._flush_done else 0
@@ -173,7 +194,10 @@ class BatchPublisher:  # pylint: disable=too-many-instance-attributes
                     break
                 if self.spool is not None and self.spool.pending() and not self.backoff.waiting():
                     break
-                self._condition.wait(self._wait_time())
+                wait = self._wait_time()
+                if wait is None or wait > IDLE_RECHECK:
+                    return None, self._signals[0], False
+                self._condition.wait(wait)
             batch = []
             if ready:
                 while self._queue and len(batch) < self.batch_size:
@@ -263,6 +287,27 @@ class BatchPublisher:  # pylint: disable=too-many-instance-attributes
         self.backoff.reset_after_fork()
         if self.spool is not None:
             self.spool.forget_after_fork()
+
+
+def _publisher_loop(ref):
+    """The thread of the publisher ``ref`` (a weak reference): it ends when the publisher stops or is collected."""
+    publisher = ref()
+    if publisher is not None and publisher.spool is not None:
+        publisher._safely(publisher.spool.adopt_orphans)  # pylint: disable=protected-access
+    while True:
+        publisher = ref()
+        if publisher is None:
+            return
+        outcome = publisher._step()  # pylint: disable=protected-access
+        del publisher
+        if outcome is False:
+            return
+        if outcome is not True:
+            condition, signals, seen = outcome
+            del outcome
+            with condition:
+                if signals[0] == seen:
+                    condition.wait(IDLE_RECHECK)
 
 
 def _shutdown_all():

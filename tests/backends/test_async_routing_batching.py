@@ -1,15 +1,17 @@
 """A batching AsyncRoutingBackend (batch_size > 1) against a real Celery worker consuming from a real Redis."""
 
+import gc
 import logging
 import subprocess
 import sys
 import threading
 import time
+import weakref
 from unittest import mock
 
 import pytest
 
-from eventtracking import tasks
+from eventtracking import batching, tasks
 from eventtracking.backends.async_routing import AsyncRoutingBackend
 from eventtracking.backends.routing import RoutingBackend
 from eventtracking.tracker import Tracker
@@ -222,3 +224,22 @@ def test_without_celery_the_import_error_names_the_module_imported():
     completed = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True, timeout=60, check=True)
     assert completed.stdout.startswith('eventtracking.backends.async_routing needs ')
     assert "pip install 'eventtracking[celery]'" in completed.stdout
+
+
+def test_an_unused_backend_is_garbage_collected_and_its_thread_ends(monkeypatch):
+    monkeypatch.setattr(batching, 'IDLE_RECHECK', 0.05)
+    backend = AsyncRoutingBackend(backend_name='collected', batch_size=10, batch_interval=60)
+    with mock.patch('eventtracking.tasks.send_events') as send_events:
+        backend.send({'name': 'edx.test.collected', 'data': {}})
+        assert backend.flush(timeout=5)
+    assert send_events.delay.call_count == 1
+    thread = backend.publisher._thread  # pylint: disable=protected-access
+    collected = weakref.ref(backend)
+    del backend
+
+    deadline = time.monotonic() + 10
+    while (collected() is not None or thread.is_alive()) and time.monotonic() < deadline:
+        gc.collect()
+        time.sleep(0.02)
+    assert collected() is None
+    assert not thread.is_alive()
