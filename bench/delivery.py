@@ -281,8 +281,9 @@ def report(figures, args):
     out_original, out_this = figures['outage'][ORIGINAL], figures['outage'][THIS]
     lines += [
         f"| broker outage 3 s in {args.duration:g} s, {args.outage_events:,} events: lost | "
-        f"{out_original['lost']:,} | | {out_this['lost']:,} (`spool_dir`; {out_this['duplicates']:,} duplicates) | "
-        f"| 0 lost {'met' if out_this['lost'] == 0 else 'MISSED'} |",
+        f"{out_original['lost']:,} (longest emit {microseconds(out_original['max_us'])}) | | "
+        f"{out_this['lost']:,} (`spool_dir`; {out_this['duplicates']:,} duplicates; "
+        f"longest emit {microseconds(out_this['max_us'])}) | | 0 lost {'met' if out_this['lost'] == 0 else 'MISSED'} |",
     ]
     hung_original, hung_default, hung_batched = (figures['hung'][ORIGINAL], figures['hung']['default'],
                                                  figures['hung']['batched'])

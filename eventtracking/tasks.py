@@ -11,7 +11,8 @@ Publishing from the web process is bounded: unless the caller passes its own
 :data:`PUBLISH_RETRY_POLICY` (reconnect once, no waiting), so an unreachable
 broker costs the request milliseconds instead of Celery's default of
 several seconds. A broker that accepts connections but never answers is
-bounded only by the app's ``broker_transport_options`` (``socket_timeout``,
+bounded by the backend's ``publish_timeout`` (the caller goes on; the publish
+itself waits for the app's ``broker_transport_options``: ``socket_timeout``,
 ``socket_connect_timeout`` for Redis).
 """
 
