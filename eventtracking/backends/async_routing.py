@@ -153,10 +153,14 @@ class AsyncRoutingBackend(RoutingBackend):  # pylint: disable=too-many-instance-
     def send(self, event):
         """Process ``event`` here and enqueue the result for the nested backends; never raises."""
         name = event_name(event)
+        batching = self.batch_size > 1
         try:
-            if any(mutates_events(processor) for processor in self.processors):
+            owned = any(mutates_events(processor) for processor in self.processors)
+            if owned:
                 event = copy_event(event)
             processed_event = self.process_event(event)
+            if batching and not owned:  # serialized later: later changes by the caller must not reach it
+                processed_event = copy_event(processed_event)
         except EventEmissionExit:
             self.counters.increment(FILTERED)
             logger.debug('[EventEmissionExit] skipping event %s', name)
@@ -165,7 +169,7 @@ class AsyncRoutingBackend(RoutingBackend):  # pylint: disable=too-many-instance-
             self.counters.increment(UNCOPYABLE)
             logger.warning('Dropped event %r (%s): %s', name, UNCOPYABLE, exc)
             return
-        if self.batch_size > 1:
+        if batching:
             self.publisher.put(processed_event)
         else:
             self._publish_one(name, processed_event)

@@ -243,3 +243,17 @@ def test_an_unused_backend_is_garbage_collected_and_its_thread_ends(monkeypatch)
         time.sleep(0.02)
     assert collected() is None
     assert not thread.is_alive()
+
+
+def test_a_queued_event_is_not_changed_by_what_the_caller_does_after_emit():
+    backend = AsyncRoutingBackend(backend_name='isolated', batch_size=10, batch_interval=60)
+    tracker = Tracker(backends={'isolated': backend})
+    data = {'grades': [1, 2], 'user': {'id': 7}}
+    with mock.patch('eventtracking.tasks.send_events') as send_events:
+        tracker.emit('edx.test.isolated', data)
+        data['grades'].append(3)
+        data['user']['id'] = 8
+        assert backend.flush(timeout=5)
+    [[published]] = [call.args[1] for call in send_events.delay.call_args_list]
+    assert published['data'] == {'grades': [1, 2], 'user': {'id': 7}}
+    backend.shutdown()
