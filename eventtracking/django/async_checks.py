@@ -16,9 +16,10 @@ import os
 
 from django.conf import settings
 from django.core import checks
+from django.utils.module_loading import import_string
 
 from eventtracking.django.django_tracker import DJANGO_BACKEND_SETTING_NAME
-from eventtracking.django.settings_tree import TreeBuilder, item_path
+from eventtracking.django.settings_tree import ENGINE_KEY, OPTIONS_KEY, is_engine_node, item_path
 
 W_NO_SOCKET_TIMEOUT = 'eventtracking.W010'
 W_BACKEND_NAME = 'eventtracking.W011'
@@ -27,29 +28,51 @@ E_SPOOL_DIR = 'eventtracking.E020'
 REDIS_SCHEMES = ('redis', 'rediss', 'redis+socket', 'sentinel')
 
 
-def async_backends(backends, path_names=(), setting_path=DJANGO_BACKEND_SETTING_NAME):
-    """Yield ``(names from the root, setting path, backend)`` for every backend found by its path, at any depth."""
-    if not hasattr(backends, 'items'):
+def async_nodes(backends, path_names=(), setting_path=DJANGO_BACKEND_SETTING_NAME):
+    """Yield ``(names from the root, setting path, node)`` for every ENGINE node of a class found by its path.
+
+    Reads the settings only (nothing is constructed); a node whose ENGINE
+    cannot be imported is skipped (``eventtracking.E001`` reports it).
+    """
+    if not isinstance(backends, dict):
         return
-    for name, backend in backends.items():
+    for name, node in backends.items():
+        if not is_engine_node(node):
+            continue
         names = path_names + (str(name),)
         path = item_path(setting_path, name)
-        if getattr(backend, 'named_by_path', False):
-            yield names, path, backend
-        yield from async_backends(getattr(backend, 'backends', None), names, item_path(
-            item_path(path, 'OPTIONS'), 'backends'))
+        if getattr(_engine_class(node[ENGINE_KEY]), 'named_by_path', False):
+            yield names, path, node
+        options = node.get(OPTIONS_KEY)
+        if isinstance(options, dict):
+            yield from async_nodes(options.get('backends'), names, item_path(item_path(path, OPTIONS_KEY), 'backends'))
+
+
+def _engine_class(engine):
+    if not isinstance(engine, str):
+        return engine
+    try:
+        return import_string(engine)
+    except Exception:  # pylint: disable=broad-except
+        return None
+
+
+def options_of(node):
+    """The OPTIONS dict of an ENGINE node (empty when it has none or a malformed one)."""
+    options = node.get(OPTIONS_KEY)
+    return options if isinstance(options, dict) else {}
 
 
 def check_async_routing(settings_name=DJANGO_BACKEND_SETTING_NAME):
     """The messages W010, W011 and E020 for the ``AsyncRoutingBackend`` nodes of the setting."""
-    built = TreeBuilder(strict=False).build_backends(getattr(settings, settings_name, {}), settings_name)
-    found = list(async_backends(built, setting_path=settings_name))
+    config = getattr(settings, settings_name, {})
+    found = list(async_nodes(config, setting_path=settings_name))
     if not found:
         return []
     messages = check_broker_socket_timeout(found[0][1])
-    for names, path, backend in found:
-        messages += check_backend_name(built, names, path, backend)
-        messages += check_spool_dir(path, backend)
+    for names, path, node in found:
+        messages += check_backend_name(config, names, path, node)
+        messages += check_spool_dir(path, node)
     return messages
 
 
@@ -75,24 +98,15 @@ def check_broker_socket_timeout(path):
     )]
 
 
-def check_backend_name(built, names, path, backend):
+def check_backend_name(config, names, path, node):
     """W011 when ``backend_name`` would make the worker find another backend, or none."""
-    name = getattr(backend, 'backend_name', '')
+    name = options_of(node).get('backend_name', '')
     if not name or name == '.'.join(names):
         return []
-    target = built.get(name) if hasattr(built, 'get') else None
-    if target is None:
-        target = built
-        for part in name.split('.'):
-            children = target if target is built else getattr(target, 'backends', None)
-            if not hasattr(children, 'get') or children.get(part) is None:
-                target = None
-                break
-            target = children[part]
-    if target is backend:
+    if _node_at(config, name) is node:
         return []
     return [checks.Warning(
-        f"{item_path(item_path(path, 'OPTIONS'), 'backend_name')}: {name!r} does not lead to this backend: "
+        f"{item_path(item_path(path, OPTIONS_KEY), 'backend_name')}: {name!r} does not lead to this backend: "
         'the Celery worker looks the backend up by that name (a top-level key, or the dotted path of names '
         'from the root), so its events would go elsewhere or fail there',
         hint=f"Set it to {'.'.join(names)!r}, or leave it empty: the DjangoTracker fills in the dotted path.",
@@ -100,10 +114,26 @@ def check_backend_name(built, names, path, backend):
     )]
 
 
-def check_spool_dir(path, backend):
+def _node_at(config, name):
+    """The ENGINE node the worker would find under ``name`` (as ``eventtracking.tasks.find_backend`` does)."""
+    if not isinstance(config, dict):
+        return None
+    if name in config:
+        return config[name]
+    node = None
+    children = config
+    for part in name.split('.'):
+        if not isinstance(children, dict) or not is_engine_node(children.get(part)):
+            return None
+        node = children[part]
+        children = options_of(node).get('backends')
+    return node
+
+
+def check_spool_dir(path, node):
     """E020 when ``spool_dir`` is not a writable directory and cannot be created."""
-    spool_dir = getattr(backend, 'spool_dir', None)
-    if not spool_dir:
+    spool_dir = options_of(node).get('spool_dir')
+    if not spool_dir or not isinstance(spool_dir, (str, os.PathLike)):
         return []
     problem = None
     if os.path.exists(spool_dir):

@@ -15,9 +15,8 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from eventtracking.django.async_checks import async_backends
+from eventtracking.django.async_checks import async_nodes, options_of
 from eventtracking.django.django_tracker import DJANGO_BACKEND_SETTING_NAME
-from eventtracking.django.settings_tree import TreeBuilder
 from eventtracking.spool import Spool, created_at, describe, spool_files
 
 
@@ -83,12 +82,9 @@ class Command(BaseCommand):
 
 def configured_spool_dirs():
     """The ``spool_dir`` of every AsyncRoutingBackend in ``EVENT_TRACKING_BACKENDS``, at any depth, once each."""
-    built = TreeBuilder(strict=False).build_backends(
-        getattr(settings, DJANGO_BACKEND_SETTING_NAME, {}), DJANGO_BACKEND_SETTING_NAME,
-    )
     directories = []
-    for _, _, backend in async_backends(built):
-        spool_dir = getattr(backend, 'spool_dir', None)
+    for _, _, node in async_nodes(getattr(settings, DJANGO_BACKEND_SETTING_NAME, {})):
+        spool_dir = options_of(node).get('spool_dir')
         if spool_dir and spool_dir not in directories:
-            directories.append(spool_dir)
+            directories.append(str(spool_dir))
     return directories
