@@ -274,7 +274,7 @@ class BatchPublisher:  # pylint: disable=too-many-instance-attributes
         self.count_published(len(events))
 
     def count_published(self, count):
-        """Add ``count`` events to :attr:`published` (from any thread)."""
+        """Add ``count`` events to ``published`` (from any thread)."""
         with self._published_lock:
             self.published += count
 

@@ -47,7 +47,7 @@ class SendEventTask(Task):
 
     Called from application code (not from inside a running ``send_event``,
     whose retries use the app's own policy), ``apply_async`` and ``delay``
-    publish with ``retry=True`` and :attr:`publish_retry_policy` unless the
+    publish with ``retry=True`` and ``publish_retry_policy`` unless the
     caller passes ``retry`` or ``retry_policy``. One reconnect is allowed so
     that a connection dropped by a broker restart does not lose the event.
     """
