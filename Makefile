@@ -38,6 +38,7 @@ docs: $(VENV)/.test-installed  ## the Sphinx documentation, nitpicky (every refe
 
 bench:  ## this library against the original event-tracking 4.0.2 (not part of the tests)
 	$(PYTHON) bench/run.py
+	$(PYTHON) bench/delivery.py
 
 compat: $(VENV)/.test-installed  ## the original event-tracking 4.0.2's own tests, run against this library
 	$(BIN)/python compat/run.py

@@ -36,6 +36,12 @@ the checks first) builds ``EVENT_TRACKING_BACKENDS`` and
                         not True (the limit has no effect)
 ``eventtracking.W080``  ``EVENT_TRACKING_ENABLED`` true but ``EVENT_TRACKING_BACKENDS`` not set
 ``eventtracking.W081``  a routing backend with no backends (its events go nowhere)
+``eventtracking.W010``  an ``AsyncRoutingBackend`` while the Celery broker connection
+                        has no socket timeout
+``eventtracking.W011``  an ``AsyncRoutingBackend`` whose ``backend_name`` leads the
+                        worker to another backend (or none)
+``eventtracking.E020``  an ``AsyncRoutingBackend`` ``spool_dir`` that is not a
+                        writable directory (and cannot be made one)
 ======================  ==========================================================
 
 Building means constructing every backend and processor once, as the tracker
@@ -51,6 +57,7 @@ from django.core import checks
 
 from eventtracking.backends.routing import RoutingBackend
 from eventtracking.django import censoring, middleware
+from eventtracking.django.async_checks import check_async_routing
 from eventtracking.django.django_tracker import (
     DJANGO_BACKEND_SETTING_NAME, DJANGO_CONTEXT_LOCATOR_SETTING_NAME, DJANGO_ENABLED_SETTING_NAME,
     DJANGO_PROCESSOR_SETTING_NAME, context_locator_from_settings,
@@ -101,6 +108,7 @@ def check_event_tracking_settings(app_configs=None, **kwargs):  # pylint: disabl
     messages += check_celery_context()
     messages += check_session_hash()
     messages += check_censored_keys()
+    messages += check_async_routing()
     return messages
 
 

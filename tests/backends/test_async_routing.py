@@ -34,12 +34,16 @@ class PublishedTasks:
         return [message['args'][1]['name'] for message in self.messages if message['task'] == tasks.send_event.name]
 
 
-@pytest.fixture
-def published():
-    recorder = PublishedTasks()
+def connected(recorder):
+    """Yield ``recorder`` connected to Celery's ``before_task_publish`` signal, disconnected afterwards."""
     before_task_publish.connect(recorder, weak=False)
     yield recorder
     before_task_publish.disconnect(recorder)
+
+
+@pytest.fixture
+def published():
+    yield from connected(PublishedTasks())
 
 
 def mark(key):
