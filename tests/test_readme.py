@@ -59,7 +59,9 @@ def test_every_python_block_of_the_readme_is_run_by_these_tests():
     assert len(counting) == 1
     files = file_blocks()
     assert set(files) == {'enrollment.py', 'test_enrollment.py'}
-    untested = [block for block in blocks if block not in (quick_start, counting[0], settings, *files.values())]
+    (event_types,) = [block for block in blocks if 'eventtracking.registry' in block]
+    untested = [block for block in blocks
+                if block not in (quick_start, counting[0], settings, event_types, *files.values())]
     assert not untested, untested
 
 
@@ -173,3 +175,16 @@ def test_the_readme_is_valid_restructuredtext():
         publish_string(text, writer='null', settings_overrides={'halt_level': 2, 'report_level': 5})
     except SystemMessage as exc:  # a warning or worse: PyPI would show the README as plain text
         pytest.fail(str(exc))
+
+
+def test_the_readme_event_type_lines_define_register_and_emit_after_the_quick_start(tmp_path):
+    quick_start, *others = python_blocks()
+    (lines,) = [block for block in others if 'eventtracking.registry' in block]
+    assert len(lines.strip().splitlines()) == 3
+    script = tmp_path / 'event_types.py'
+    script.write_text(quick_start + '\n' + lines + '\nprint(ENROLLED.json_schema()["required"])\n', encoding='utf-8')
+    result = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, check=True,
+                            timeout=60)
+    assert result.stdout.strip() == "['course_id']"
+    logged = [json.loads(line) for line in (tmp_path / 'tracking.log').read_text().splitlines()]
+    assert [event['data'] for event in logged] == [{'course_id': 'course-v1:edX+DemoX+Demo'}] * 2

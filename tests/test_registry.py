@@ -278,16 +278,3 @@ def test_importing_the_registry_without_the_schema_extra_names_the_extra():
     result = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True, check=True, timeout=60)
     assert "pip install 'eventtracking[schema]'" in result.stdout and 'eventtracking.registry' in result.stdout
 
-
-def test_the_readme_event_type_lines_define_register_and_emit_after_the_quick_start(tmp_path):
-    from tests.test_readme import python_blocks  # pylint: disable=import-outside-toplevel
-    quick_start, *others = python_blocks()
-    (lines,) = [block for block in others if 'eventtracking.registry' in block]
-    assert len(lines.strip().splitlines()) == 3
-    script = tmp_path / 'event_types.py'
-    script.write_text(quick_start + '\n' + lines + '\nprint(ENROLLED.json_schema()["required"])\n', encoding='utf-8')
-    result = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, check=True,
-                            timeout=60)
-    assert result.stdout.strip() == "['course_id']"
-    logged = [json.loads(line) for line in (tmp_path / 'tracking.log').read_text().splitlines()]
-    assert [event['data'] for event in logged] == [{'course_id': 'course-v1:edX+DemoX+Demo'}] * 2
