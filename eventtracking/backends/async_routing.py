@@ -72,8 +72,8 @@ class AsyncRoutingBackend(RoutingBackend):  # pylint: disable=too-many-instance-
       (exponential, with jitter, first retry within 1 s, at most 60 s);
       events in the back-off window are spooled, or counted ``backed_off``
       without ``spool_dir``. A publish refused at once (broker down) is
-      counted ``publish_error`` and, with ``spool_dir``, spooled and backed
-      off too.
+      counted ``publish_error`` (or spooled, with ``spool_dir``) and the
+      backend backs off too.
     * with ``batch_size`` > 1, appends the processed event to an in-process
       queue of at most ``max_queue_size`` events and returns (no I/O); a
       background thread publishes ``eventtracking.tasks.send_events.delay(backend_name, events)``
@@ -167,7 +167,8 @@ class AsyncRoutingBackend(RoutingBackend):  # pylint: disable=too-many-instance-
             return
         except UncopyableEventError as exc:
             self.counters.increment(UNCOPYABLE)
-            logger.warning('Dropped event %r (%s): %s', name, UNCOPYABLE, exc)
+            LOG.warning((self.backend_name, UNCOPYABLE), 'Dropped event %s for backend %r (%s): %s',
+                        safe_name(name), self.backend_name, UNCOPYABLE, exc)
             return
         if batching:
             self.publisher.put(processed_event)
@@ -185,14 +186,11 @@ class AsyncRoutingBackend(RoutingBackend):  # pylint: disable=too-many-instance-
             self._caller(delay, self.backend_name, processed_event)
         except EncodeError as exc:
             self.counters.increment(UNSERIALIZABLE)
-            logger.error('Dropped event %r for backend %r (%s): Celery cannot serialize it: %s',
-                         name, self.backend_name, UNSERIALIZABLE, exc)
-        except CallTimedOut as exc:
+            LOG.error((self.backend_name, UNSERIALIZABLE),
+                      'Dropped event %s for backend %r (%s): Celery cannot serialize it: %s',
+                      safe_name(name), self.backend_name, UNSERIALIZABLE, type(exc).__name__)
+        except Exception as exc:  # pylint: disable=broad-except  # refused, timed out (CallTimedOut), ...
             publisher.backoff.failed()
-            self._publish_failed(name, processed_event, exc)
-        except Exception as exc:  # pylint: disable=broad-except
-            if publisher.spool is not None:
-                publisher.backoff.failed()
             self._publish_failed(name, processed_event, exc)
         else:
             publisher.backoff.succeeded()
@@ -203,8 +201,9 @@ class AsyncRoutingBackend(RoutingBackend):  # pylint: disable=too-many-instance-
         if self._spool_one(processed_event):
             return
         self.counters.increment(PUBLISH_ERROR)
-        logger.error('Dropped event %r for backend %r (%s): could not enqueue the Celery task: %r',
-                     name, self.backend_name, PUBLISH_ERROR, exc)
+        LOG.error((self.backend_name, PUBLISH_ERROR),
+                  'Dropped event %s for backend %r (%s): could not enqueue the Celery task: %s',
+                  safe_name(name), self.backend_name, PUBLISH_ERROR, type(exc).__name__)
 
     def _hold_back(self, name, processed_event):
         """An event arriving while the backend backs off: spooled, or counted ``backed_off``."""
