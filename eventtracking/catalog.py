@@ -3,11 +3,12 @@
 For each type: its name, description, version, owner, a table of the fields
 of its ``data``, its JSON Schema and its example. :func:`render` returns the
 text; ``manage.py eventtracking_catalog``, the Sphinx directive of
-:mod:`eventtracking.sphinxext` and the command below use it. Outside Django:
+:mod:`eventtracking.sphinxext` and the ``eventtracking catalog`` command
+(also ``python -m eventtracking.catalog``) use it. Outside Django:
 
 .. code-block:: console
 
-    python -m eventtracking.catalog --module myapp.tracking_events --format json > catalog.json
+    eventtracking catalog --module myapp.tracking_events --format json > catalog.json
 
 The JSON form is the one to keep beside the tracking logs: a top-level
 ``catalog_version`` (:data:`CATALOG_VERSION`) and ``event_types``, a list of
@@ -17,8 +18,6 @@ name, keys sorted, so that the same types always give the same text.
 same JSON again.
 """
 
-import argparse
-import importlib
 import json
 import sys
 
@@ -169,17 +168,10 @@ def _rst_text(text):
 
 
 def main(argv=None):
-    """``python -m eventtracking.catalog [--module MOD ...] [--format markdown|rst|json]``: print the catalog."""
-    parser = argparse.ArgumentParser(prog='python -m eventtracking.catalog',
-                                     description='Print the catalog of the registered event types.')
-    parser.add_argument('--module', action='append', default=[], metavar='MOD',
-                        help='import this module first, so that its event types are registered (repeatable)')
-    parser.add_argument('--format', choices=FORMATS, default='markdown')
-    args = parser.parse_args(argv)
-    for module in args.module:
-        importlib.import_module(module)
-    sys.stdout.write(render(args.format))
-    return 0
+    """``python -m eventtracking.catalog --module MOD [--format F]``: the same as ``eventtracking catalog``."""
+    from eventtracking.cli import main as cli_main  # pylint: disable=import-outside-toplevel  # the layer above
+
+    return cli_main(['catalog', *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == '__main__':

@@ -39,28 +39,29 @@ def run(args):
     return EXIT_FAILED if report.count else EXIT_OK
 
 
-def catalog_check(module):
-    """Import the event-type registry and ``module``; return ``check(event)`` giving the event's problems.
+def import_catalog(option, modules, registry_module=REGISTRY):
+    """Import ``registry_module`` (the event-type registry by default), then ``modules``, which register types.
 
-    ``eventtracking.registry.event_problems`` is looked up at every call.
-    Raises ``UsageError`` when the registry or ``module`` cannot be imported.
+    Returns the first. ``option`` (``'--catalog'``, ``'--module'``) names the
+    argument in the ``UsageError`` raised when anything cannot be imported
+    (the registry needs the ``schema`` extra).
     """
     try:
-        registry = importlib.import_module(REGISTRY)
-    except ImportError as exc:  # absent, or its library (an install extra) missing
-        if isinstance(exc, ModuleNotFoundError) and exc.name == REGISTRY:
-            raise UsageError(f'--catalog needs {REGISTRY}, which this version of eventtracking does not have') \
-                from exc
-        raise UsageError(f'--catalog: cannot import {REGISTRY}: {exc}') from exc
-    try:
-        with importable_from_cwd():
-            importlib.import_module(module)
-    except Exception as exc:  # pylint: disable=broad-except  # any failure of the user's module is a bad argument
-        raise UsageError(f'--catalog {module}: cannot import it: {type(exc).__name__}: {exc}') from exc
-    if not callable(getattr(registry, 'event_problems', None)):
-        raise UsageError(f'--catalog needs {REGISTRY}.event_problems, which this version of eventtracking lacks')
+        registry = importlib.import_module(registry_module)
+    except ImportError as exc:
+        raise UsageError(f'{option}: cannot import {registry_module}: {exc}') from exc
+    for module in modules:
+        try:
+            with importable_from_cwd():
+                importlib.import_module(module)
+        except Exception as exc:  # pylint: disable=broad-except  # any failure of the user's module is a bad argument
+            raise UsageError(f'{option} {module}: cannot import it: {type(exc).__name__}: {exc}') from exc
+    return registry
 
-    def check(event):
-        return registry.event_problems(event)
 
-    return check
+def catalog_check(module):
+    """Import the event-type registry and ``module``; return ``eventtracking.registry.event_problems``.
+
+    Raises ``UsageError`` when the registry or ``module`` cannot be imported.
+    """
+    return import_catalog('--catalog', [module]).event_problems

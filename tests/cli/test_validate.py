@@ -1,11 +1,10 @@
 """eventtracking validate: every line holds an event; with --catalog, the registry's problems per event."""
 
+import json
 import sys
-import types
 from unittest import mock
 
-import pytest
-
+from eventtracking.catalog import load, render
 from eventtracking.cli import main
 from tests.cli.helpers import TUTOR_PREFIX, gzip_file, run_cli, sample_events, write_log
 from tests.cli.test_main import CONSOLE_SCRIPT
@@ -33,47 +32,13 @@ def test_every_bad_line_is_reported_and_the_status_is_1(tmp_path):
     assert result.stdout == '2 events checked in 1 file: 3 problems\n'
 
 
-def test_catalog_without_the_registry_exits_2(tmp_path, capsys):
-    path = tmp_path / 'tracking.log'
-    write_log(path, sample_events(1))
-    with mock.patch.dict(sys.modules, {'eventtracking.registry': None}):
-        assert main(['validate', str(path), '--catalog', 'json']) == 2
-    assert capsys.readouterr().err == (
-        'eventtracking validate: --catalog needs eventtracking.registry, which this version of eventtracking '
-        'does not have\n')
-
-
 def test_catalog_module_that_cannot_be_imported_exits_2(tmp_path, capsys):
     path = tmp_path / 'tracking.log'
     write_log(path, sample_events(1))
-    registry = types.ModuleType('eventtracking.registry')
-    registry.event_problems = lambda event: []
-    with mock.patch.dict(sys.modules, {'eventtracking.registry': registry}):
-        assert main(['validate', str(path), '--catalog', 'tests.cli.no_such_catalog']) == 2
-    assert "--catalog tests.cli.no_such_catalog: cannot import it: ModuleNotFoundError" in capsys.readouterr().err
-
-
-def test_catalog_problems_are_reported_per_line(tmp_path, capsys):
-    """The registry is another issue's work: a stand-in module checks only the wiring (looked up per call)."""
-    path = tmp_path / 'tracking.log'
-    write_log(path, sample_events(3))
-    registry = types.ModuleType('eventtracking.registry')
-    registry.event_problems = lambda event: ['never called: replaced below']
-    seen = []
-
-    def event_problems(event):
-        seen.append(event)
-        return [] if event['name'] == 'edx.video.played' else [f'{event["name"]}: not a registered event type']
-
-    with mock.patch.dict(sys.modules, {'eventtracking.registry': registry}), \
-            mock.patch.object(registry, 'event_problems', event_problems, create=True):
-        status = main(['validate', str(path), '--catalog', 'json'])
-    assert status == 1
-    assert capsys.readouterr().err.splitlines() == [
-        f'{path}:2: edx.course.enrollment.activated: not a registered event type',
-        f'{path}:3: problem_check: not a registered event type',
-    ]
-    assert [event['timestamp'] for event in seen] == [event['timestamp'] for event in sample_events(3)]
+    assert main(['validate', str(path), '--catalog', 'tests.cli.no_such_catalog']) == 2
+    error = capsys.readouterr().err
+    assert error == ('eventtracking validate: --catalog tests.cli.no_such_catalog: cannot import it: '
+                     "ModuleNotFoundError: No module named 'tests.cli.no_such_catalog'\n")
 
 
 CATALOG = '''
@@ -91,7 +56,6 @@ register(EventType('problem_check', 'A learner checked a problem.', fields={
 
 
 def test_catalog_with_the_real_registry(tmp_path):
-    pytest.importorskip('eventtracking.registry')
     (tmp_path / 'my_catalog.py').write_text(CATALOG)
     path = tmp_path / 'tracking.log'
     write_log(path, sample_events(3), legacy=True, prefix=TUTOR_PREFIX)
@@ -114,3 +78,24 @@ def test_catalog_whose_registry_needs_a_missing_extra_exits_2(tmp_path, capsys):
     assert status == 2
     error = capsys.readouterr().err
     assert error.count('\n') == 1 and error.startswith('eventtracking validate: --catalog')
+
+
+def test_catalog_subcommand_prints_the_types_a_module_registers(tmp_path):
+    (tmp_path / 'my_catalog.py').write_text(CATALOG)
+    markdown = run_cli('catalog', '--module', 'my_catalog', cwd=tmp_path, command=[str(CONSOLE_SCRIPT)])
+    assert markdown.returncode == 0, markdown.stderr
+    assert 'edx.video.played' in markdown.stdout and 'A learner checked a problem.' in markdown.stdout
+    rst = run_cli('catalog', '--module', 'my_catalog', '--format', 'rst', cwd=tmp_path)
+    assert rst.returncode == 0 and 'edx.video.played' in rst.stdout and '---' in rst.stdout
+    as_json = run_cli('catalog', '--module', 'my_catalog', '--format', 'json', cwd=tmp_path)
+    catalog = json.loads(as_json.stdout)
+    assert catalog['catalog_version'] == 1
+    assert [event_type['name'] for event_type in catalog['event_types']] == ['edx.video.played', 'problem_check']
+    assert render('json', load(as_json.stdout)) == as_json.stdout
+
+
+def test_catalog_subcommand_with_a_module_that_cannot_be_imported_exits_2(tmp_path):
+    result = run_cli('catalog', '--module', 'no_such_catalog_module', cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.startswith('eventtracking catalog: --module no_such_catalog_module: cannot import it')
+    assert result.stderr.count('\n') == 1 and result.stdout == ''
