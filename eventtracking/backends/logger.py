@@ -7,10 +7,11 @@ original library wrote: ``json.dumps(event, cls=DateTimeJSONEncoder)``.
 
 import json
 import logging
+import sys
 from datetime import date, datetime, timezone
 from json.encoder import c_make_encoder, encode_basestring_ascii
 
-from eventtracking.events import event_name
+from eventtracking.events import event_name, safe_name
 from eventtracking.exceptions import CircularEventError, EventTooDeepError, ImproperlyConfigured, UnserializableEventError
 from eventtracking.stats import OVERSIZE, EventCounters
 
@@ -211,13 +212,48 @@ class LoggerBackend:
         )
 
 
+STACK_ALLOWANCE = 100
+"""Levels of the recursion limit left for the caller's frames when deciding that an event is ``too_deep``."""
+
+
 def _serialization_error(event, exc):
-    """The error to raise for ``exc``, raised while encoding ``event``: it names the event and the reason."""
+    """The error to raise for ``exc``, raised while encoding ``event``: it names the event and the reason.
+
+    A ``RecursionError`` means ``too_deep`` only when the event's own nesting
+    reaches the recursion limit less :data:`STACK_ALLOWANCE`; otherwise it is
+    the caller's stack that ran out (``emit`` called from deep recursion), and
+    the ``RecursionError`` is raised as it is (a routing backend counts it as
+    ``backend_error``).
+    """
     name = event_name(event)
+    shown = safe_name(name)
     if isinstance(exc, TypeError):
-        return UnserializableEventError(f'event {name!r} is not JSON serializable: {exc}', name)
+        return UnserializableEventError(f'event {shown} is not JSON serializable: {exc}', name)
     if isinstance(exc, RecursionError):
-        return EventTooDeepError(f'event {name!r} is nested too deeply to serialize', name)
+        if not _nested_at_least(event, sys.getrecursionlimit() - STACK_ALLOWANCE):
+            return exc
+        return EventTooDeepError(f'event {shown} is nested too deeply to serialize', name)
     if 'ircular' in str(exc):
-        return CircularEventError(f'event {name!r} refers to itself: {exc}', name)
+        return CircularEventError(f'event {shown} refers to itself: {exc}', name)
     return exc
+
+
+def _nested_at_least(value, depth):
+    """True if dicts, lists and tuples are nested ``depth`` levels deep in ``value``; uses no recursion."""
+    pending = [(value, 1)]
+    seen = set()
+    while pending:
+        item, level = pending.pop()
+        if isinstance(item, dict):
+            children = item.values()
+        elif isinstance(item, (list, tuple)):
+            children = item
+        else:
+            continue
+        if level >= depth:
+            return True
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        pending.extend((child, level + 1) for child in children)
+    return False
