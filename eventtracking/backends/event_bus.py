@@ -42,6 +42,7 @@ from eventtracking.backends.routing import RoutingBackend
 from eventtracking.config import SEND_TRACKING_EVENT_EMITTED_SIGNAL
 from eventtracking.events import event_name, safe_name
 from eventtracking.exceptions import CircularEventError, EventDropped, EventTooDeepError, UnserializableEventError
+from eventtracking.ratelimit import RateLimitedLog
 from eventtracking.stats import PUBLISH_ERROR
 
 logger = logging.getLogger(__name__)
@@ -79,6 +80,7 @@ class EventBusRoutingBackend(RoutingBackend):
 
     def __init__(self, processors=None, backends=None, backend_name=''):
         self.backend_name = backend_name
+        self.publish_log = RateLimitedLog(logger)
         super().__init__(processors=processors, backends=backends)
 
     def send(self, event):
@@ -105,7 +107,7 @@ class EventBusRoutingBackend(RoutingBackend):
         if failures:
             self.counters.increment(PUBLISH_ERROR)
             for receiver, response in failures:
-                self.failure_log.error((PUBLISH_ERROR, _receiver_name(receiver)),
+                self.publish_log.error((PUBLISH_ERROR, _receiver_name(receiver)),
                                        'Tracking log %s (%s): receiver %s of TRACKING_EVENT_EMITTED failed: %r',
                                        safe_name(name), PUBLISH_ERROR, _receiver_name(receiver), response)
             return
