@@ -159,11 +159,11 @@ class LoggerBackend:
 
     A line the logger would not write is counted as ``disabled`` (and said,
     at most once a minute, on this module's logger), deciding as
-    :mod:`logging` does at the time of the event: not written when
+    ``logging`` does at the time of the event: not written when
     ``isEnabledFor(level)`` is false (the logger is ``disabled``,
     ``logging.disable`` covers the level, or the effective level is above
     it), nor when no handler exists on the logger or its ancestors
-    (following ``propagate``) unless :data:`logging.lastResort` takes it
+    (following ``propagate``) unless ``logging.lastResort`` takes it
     (WARNING and above). A handler's own level or filters are not looked
     at: logging counts such a handler as found.
     """

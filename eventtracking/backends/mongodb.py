@@ -72,7 +72,7 @@ class MongoBackend:
     ``extra`` (``{}``)
         Further ``MongoClient`` keyword arguments (not changed by the backend).
         Defaults: ``w=0`` (no write acknowledgement: fire-and-forget, see
-        :ref:`mongodb-w0`), ``tz_aware=True``, ``serverSelectionTimeoutMS=1000``,
+        :ref:`what w=0 can lose <mongodb-w0>`), ``tz_aware=True``, ``serverSelectionTimeoutMS=1000``,
         ``connectTimeoutMS=1000`` and ``socketTimeoutMS=2000``; a value given
         here or in the URI wins.
     ``backoff`` (5.0)

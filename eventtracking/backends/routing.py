@@ -35,7 +35,7 @@ class RoutingBackend:
     No exception from a processor or backend reaches the caller of ``send``:
     each one is counted in :attr:`stats` and logged, at most once a minute
     per backend (or processor) and reason after the first line (see
-    :class:`~eventtracking.ratelimit.RateLimitedLog`).
+    ``eventtracking.ratelimit.RateLimitedLog``).
 
     A filtering processor whose ``__call__`` does no more than ask its own
     ``accepts(event)`` (``NameWhitelistProcessor``, ``RegexFilter``: see

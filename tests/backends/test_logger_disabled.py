@@ -28,13 +28,19 @@ class ListHandler(logging.Handler):
 
 @pytest.fixture
 def tracking_logger():
-    """The tracking logger, with no handler, no level and no propagation: as each test sets it."""
+    """The tracking logger, with no handler, no level and no propagation: as each test sets it.
+
+    It inherits WARNING from its parent, as from a root logger left as it is.
+    """
     logger = logging.getLogger(NAME)
+    parent = logging.getLogger(NAME.rsplit('.', 1)[0])
     saved = logger.handlers[:], logger.level, logger.propagate, logger.disabled
     logger.handlers[:] = []
     logger.setLevel(logging.NOTSET)
     logger.propagate = False
+    parent.setLevel(logging.WARNING)
     yield logger
+    parent.setLevel(logging.NOTSET)
     logger.handlers[:], level, logger.propagate, logger.disabled = saved
     logger.setLevel(level)
 
@@ -57,7 +63,7 @@ def emit_three(level='info'):
 
 def test_a_handler_but_no_level_set_filters_info_lines_they_are_counted_and_said_once(tracking_logger, library_log):
     handler = ListHandler()
-    tracking_logger.addHandler(handler)  # level not set: WARNING, from the root logger
+    tracking_logger.addHandler(handler)  # level not set: WARNING, inherited
     tracking_logger.propagate = True
 
     tracker = emit_three()
