@@ -14,6 +14,7 @@ from eventtracking.backends.routing import RoutingBackend
 from eventtracking.exceptions import EventDropped
 from eventtracking.processors.exceptions import EventEmissionExit
 from eventtracking.tracker import Tracker
+from tests.servers import CollectingBackend
 
 
 class HostileName:
@@ -50,26 +51,11 @@ def records():
     logger.setLevel(saved)
 
 
-class Failing:
-    mutates_events = False
-
-    def send(self, event):
-        raise RuntimeError('backend down')
-
-
 class Dropping:
     mutates_events = False
 
     def send(self, event):
         raise EventDropped('dropped on purpose', event.get('name'))
-
-
-class Keeping:
-    def __init__(self):
-        self.events = []
-
-    def send(self, event):
-        self.events.append(event)
 
 
 def failing_processor(event):
@@ -81,8 +67,8 @@ def test_every_record_about_a_hostile_name_formats(records, monkeypatch):
     monkeypatch.setattr('eventtracking.backends.mongodb.MongoClient', mongomock.MongoClient)
     logging.getLogger('tests.hostile').setLevel(logging.INFO)
     root = Tracker(backends={
-        'log': LoggerBackend(name='tests.hostile'), 'failing': Failing(), 'dropping': Dropping(),
-        'keeping': Keeping(), 'mongo': MongoBackend(),
+        'log': LoggerBackend(name='tests.hostile'), 'failing': CollectingBackend(fail_times=2),
+        'dropping': Dropping(), 'keeping': CollectingBackend(), 'mongo': MongoBackend(),
         'tree': RoutingBackend(backends={'log': LoggerBackend(name='tests.hostile')}, processors=[failing_processor]),
     })
     root.emit(name, {'lock': threading.Lock()})  # uncopyable for 'keeping' and 'mongo'
@@ -124,4 +110,4 @@ def test_every_record_about_a_hostile_name_formats(records, monkeypatch):
 def _bus_backend(processor):
     from eventtracking.backends.event_bus import EventBusRoutingBackend  # pylint: disable=import-outside-toplevel
 
-    return EventBusRoutingBackend(processors=[processor], backends={'keeping': Keeping()})
+    return EventBusRoutingBackend(processors=[processor], backends={'keeping': CollectingBackend()})
