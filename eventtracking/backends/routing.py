@@ -195,7 +195,8 @@ class RoutingBackend:
             reason = SKIPPED
         elif isinstance(exc, EventDropped):
             reason = exc.reason
-            self.failure_log.warning((reason, name), 'Dropped event %s in backend %r (%s): %s', shown, name, reason, exc)
+            self.failure_log.warning((reason, name), 'Dropped event %s in backend %r (%s): %s', shown, name, reason,
+                                     exc)
         else:
             reason = BACKEND_ERROR
             self.failure_log.exception((reason, name), 'Unable to send event %s to backend %r', shown, name)

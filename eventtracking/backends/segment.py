@@ -217,8 +217,8 @@ class _ClientWatch:
         self.exited = True  # what the client reports after this is already in ``left``
         if left and self.counters is not None:
             self.counters.increment(PUBLISH_ERROR, left)
-            LOG.error('Segment client at exit: %d event(s) still queued after waiting %.1f s for the upload, lost '
-                      '(%s)', left, self.exit_timeout, PUBLISH_ERROR)
+            LOG.error('Segment client at exit: %d event(s) still queued after waiting up to %.1f s for the upload, '
+                      'lost (%s)', left, self.exit_timeout, PUBLISH_ERROR)
 
 
 _WATCH = _ClientWatch()
