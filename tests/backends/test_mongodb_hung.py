@@ -17,6 +17,8 @@ from bson import decode, encode
 
 from eventtracking.backends.mongodb import MongoBackend
 
+pytestmark = pytest.mark.server
+
 OP_MSG = 2013
 OP_QUERY = 2004
 OP_REPLY = 1
@@ -140,9 +142,13 @@ def test_constructor_and_send_are_bounded_then_back_off(hung_server, options):
     assert backend.stats == {'backend_error': 1, 'backed_off': 100}
 
 
-def test_a_timeout_given_in_extra_wins(hung_server):
-    backend = MongoBackend(host='127.0.0.1', port=hung_server.port,
-                           extra={'socketTimeoutMS': 250, 'connectTimeoutMS': 300})
+def test_a_timeout_given_in_extra_wins():
+    server = HungServer(answer_hello=False)
+    try:
+        backend = MongoBackend(host='127.0.0.1', port=server.port,
+                               extra={'socketTimeoutMS': 250, 'connectTimeoutMS': 300})
+    finally:
+        server.stop()
 
     assert backend.connection.options.pool_options.socket_timeout == 0.25
     assert backend.connection.options.pool_options.connect_timeout == 0.3
