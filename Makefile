@@ -33,11 +33,12 @@ $(DJ42)/.test-installed: setup.py
 test-django42: $(DJ42)/.test-installed  ## the whole test suite again on Django 4.2 (make test uses the newest supported Django)
 	$(DJ42)/bin/python -m pytest -q
 
-docs: $(VENV)/.test-installed  ## the Sphinx documentation, warnings as errors
-	$(BIN)/python -m sphinx -W --keep-going -b html docs docs/_build/html
+docs: $(VENV)/.test-installed  ## the Sphinx documentation, nitpicky (every reference resolves), warnings as errors
+	$(BIN)/python -m sphinx -n -W --keep-going -b html docs docs/_build/html
 
 bench:  ## this library against the original event-tracking 4.0.2 (not part of the tests)
 	$(PYTHON) bench/run.py
+	$(PYTHON) bench/delivery.py
 
 compat: $(VENV)/.test-installed  ## the original event-tracking 4.0.2's own tests, run against this library
 	$(BIN)/python compat/run.py

@@ -22,6 +22,7 @@ EXTRAS = {
     'celery': ['celery>=5.4,<6'],
     'eventbus': ['Django>=4.2,<6.0', 'openedx-events>=9.5.1'],
     'orjson': ['orjson>=3.9'],
+    'schema': ['jsonschema-rs>=0.30,<1'],
 }
 EXTRAS['all'] = sorted({requirement for requirements in EXTRAS.values() for requirement in requirements})
 EXTRAS['test'] = EXTRAS['all'] + [
@@ -45,6 +46,7 @@ setup(
     long_description_content_type='text/x-rst',
     license='AGPL-3.0-only',
     packages=find_packages(include=['eventtracking', 'eventtracking.*']),
+    package_dir={'': '.'},  # a flat layout editable-installed as a path entry: no setuptools warning
     include_package_data=True,
     python_requires='>=3.11',
     install_requires=[],

@@ -4,6 +4,11 @@
 def missing_extra(extra, module, error):
     """Return an ``ImportError`` saying which extra to install for ``module``, chained from ``error``.
 
+    Every extra's message has the same shape, for example::
+
+        eventtracking.backends.mongodb needs 'pymongo', which is not installed: pip install 'eventtracking[mongo]'
+        (No module named 'pymongo')
+
     Raise it ``from error`` where the library's import failed::
 
         try:
@@ -11,9 +16,8 @@ def missing_extra(extra, module, error):
         except ImportError as exc:
             raise missing_extra('mongo', __name__, exc) from exc
     """
-    missing = getattr(error, 'name', None) or str(error)
+    missing = (getattr(error, 'name', None) or str(error)).partition('.')[0]
     return ImportError(
-        f"{module} needs {missing!r}, which is not installed: "
-        f"install the extra with pip install 'eventtracking[{extra}]' ({error})",
+        f"{module} needs {missing!r}, which is not installed: pip install 'eventtracking[{extra}]' ({error})",
         name=getattr(error, 'name', None),
     )

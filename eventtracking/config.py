@@ -33,3 +33,8 @@ SEND_TRACKING_EVENT_EMITTED_SIGNAL = SettingToggle(
     default=False,
     module_name=__name__,
 )
+"""The ``SEND_TRACKING_EVENT_EMITTED_SIGNAL`` setting: ``is_enabled()`` is its value (``False`` when unset).
+
+:class:`~eventtracking.backends.event_bus.EventBusRoutingBackend` reads it at
+every event; while it is false, event-bus backends send nothing to the bus.
+"""

@@ -23,12 +23,26 @@ unformattable.
 import logging
 import threading
 import time
+import weakref
 
 DEFAULT_INTERVAL = 60.0
 """Seconds between two lines of one kind after the first (one a minute)."""
 
 MAX_KINDS = 4096
 """Kinds remembered at once; past that the oldest is forgotten (kinds may hold event names, which are unbounded)."""
+
+
+_INSTANCES = weakref.WeakSet()
+
+
+def reset_all():
+    """Forget every kind of every :class:`RateLimitedLog`: each one's next line is written at once.
+
+    For test suites that assert on log lines: without it, a line written by one
+    test holds back the same kind of line in the next test for a minute.
+    """
+    for instance in list(_INSTANCES):
+        instance.reset()
 
 
 class RateLimitedLog:
@@ -47,6 +61,7 @@ class RateLimitedLog:
         self._clock = clock
         self._lock = threading.Lock()
         self._kinds = {}  # kind -> [time of the last line written, lines suppressed since]
+        _INSTANCES.add(self)
 
     def log(self, kind, level, msg, *args, exc_info=None):
         """Log ``msg % args`` at ``level`` unless a line of ``kind`` was written less than ``interval`` ago.

@@ -1,15 +1,18 @@
 """Celery tasks: the worker half of :class:`~eventtracking.backends.async_routing.AsyncRoutingBackend`.
 
-:func:`send_event` runs in a Celery worker. It finds the ``AsyncRoutingBackend``
-by name among the default tracker's top-level backends and sends the event,
-already processed in the web process, to that backend's nested backends.
+:func:`send_event` (one event) and :func:`send_events` (a batch) run in a
+Celery worker. They find the ``AsyncRoutingBackend`` by name in the default
+tracker (a top-level name, or the dotted path of names from the root, see
+:func:`find_backend`) and send the events, already processed in the web
+process, to that backend's nested backends.
 
 Publishing from the web process is bounded: unless the caller passes its own
 ``retry``/``retry_policy``, :class:`SendEventTask` publishes with
 :data:`PUBLISH_RETRY_POLICY` (reconnect once, no waiting), so an unreachable
 broker costs the request milliseconds instead of Celery's default of
 several seconds. A broker that accepts connections but never answers is
-bounded only by the app's ``broker_transport_options`` (``socket_timeout``,
+bounded by the backend's ``publish_timeout`` (the caller goes on; the publish
+itself waits for the app's ``broker_transport_options``: ``socket_timeout``,
 ``socket_connect_timeout`` for Redis).
 """
 
@@ -44,7 +47,7 @@ class SendEventTask(Task):
 
     Called from application code (not from inside a running ``send_event``,
     whose retries use the app's own policy), ``apply_async`` and ``delay``
-    publish with ``retry=True`` and :attr:`publish_retry_policy` unless the
+    publish with ``retry=True`` and ``publish_retry_policy`` unless the
     caller passes ``retry`` or ``retry_policy``. One reconnect is allowed so
     that a connection dropped by a broker restart does not lose the event.
     """
@@ -92,7 +95,7 @@ def send_event(self, backend_name, processed_event, nested_backends=None):
     _set_code_owner(self.__module__)
     name = event_name(processed_event)
     try:
-        backend = get_tracker().backends[backend_name]
+        backend = find_backend(get_tracker(), backend_name)
         if nested_backends is None:
             failed = backend.send_to_backends(copy_event(processed_event))
         else:
@@ -124,3 +127,57 @@ def send_event(self, backend_name, processed_event, nested_backends=None):
         args=(backend_name, processed_event), kwargs={'nested_backends': failed},
         countdown=COUNTDOWN, max_retries=MAX_RETRIES,
     )
+
+
+def find_backend(tracker, backend_name):
+    """The backend of ``tracker`` named ``backend_name``: a top-level name, or a dotted path of names from the root.
+
+    A top-level name wins over a path (a name may hold dots). ``KeyError`` when
+    neither finds a backend.
+    """
+    if backend_name in tracker.backends:
+        return tracker.backends[backend_name]
+    node = tracker
+    for part in backend_name.split('.'):
+        children = getattr(node, 'backends', None)
+        if children is None or part not in children:
+            raise KeyError(backend_name)
+        node = children[part]
+    return node
+
+
+@shared_task(bind=True, base=SendEventTask)
+def send_events(self, backend_name, events, nested_backends=None):
+    """Send the batch ``events`` to the nested backends of the tracker's backend ``backend_name``.
+
+    Published by a batching ``AsyncRoutingBackend``. A nested backend with a
+    callable ``send_batch(events)`` gets the whole list in one call; any other
+    gets ``send`` per event. Failures are retried as :func:`send_event`
+    retries them: only the nested backends that failed (in ``nested_backends``),
+    with only the events that failed, after :data:`COUNTDOWN` seconds, at most
+    :data:`MAX_RETRIES` times; then they are logged at ERROR and counted as
+    ``backend_error`` (one per event and backend).
+    """
+    _set_code_owner(self.__module__)
+    try:
+        backend = find_backend(get_tracker(), backend_name)
+        failed_backends, failed_events = backend.send_batch_to_backends(
+            [copy_event(event) for event in events], backend_names=nested_backends,
+        )
+    except Exception as exc:  # pylint: disable=broad-except
+        logger.exception('[send_events] Failed to send %d event(s) with backend [%s], [%r]',
+                         len(events), backend_name, exc)
+        raise self.retry(exc=exc, countdown=COUNTDOWN, max_retries=MAX_RETRIES)
+    if not failed_backends:
+        return
+    retry_events = [events[index] for index in failed_events]
+    if self.request.retries >= MAX_RETRIES:
+        backend.counters.increment(BACKEND_ERROR, len(failed_backends) * len(retry_events))
+        logger.error('[send_events] Gave up on %d event(s) for backend(s) %s of [%s] after %d retries (%s)',
+                     len(retry_events), ', '.join(failed_backends), backend_name, self.request.retries, BACKEND_ERROR)
+        return
+    logger.warning('[send_events] %d event(s) failed in backend(s) %s of [%s]; retrying them in %ss (retry %d of %d)',
+                   len(retry_events), ', '.join(failed_backends), backend_name, COUNTDOWN,
+                   self.request.retries + 1, MAX_RETRIES)
+    raise self.retry(args=(backend_name, retry_events), kwargs={'nested_backends': failed_backends},
+                     countdown=COUNTDOWN, max_retries=MAX_RETRIES)

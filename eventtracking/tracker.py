@@ -15,6 +15,7 @@ import logging
 from contextlib import contextmanager
 from datetime import datetime, timezone
 
+from eventtracking import on_commit
 from eventtracking.backends.routing import RoutingBackend
 from eventtracking.events import safe_name
 from eventtracking.locator import DefaultContextLocator
@@ -79,13 +80,7 @@ class Tracker:
         raises: failures anywhere in the tree are logged and counted in :attr:`stats`.
         """
         try:
-            event = {
-                'name': name or UNKNOWN_EVENT_TYPE,
-                'timestamp': datetime.now(UTC),
-                'data': data or {},
-                'context': self.resolve_context(),
-            }
-            self.routing_backend.send(event)
+            self.routing_backend.send(self.build_event(name, data))
         except Exception:  # pylint: disable=broad-except
             # RecursionError too: emit may be called with the stack nearly exhausted (from deep recursion), where
             # any call can raise it, logging's own and even a comparison included. The caller must not get it, and
@@ -98,6 +93,28 @@ class Tracker:
                 LOG.exception('Failed to emit event %s', safe_name(name))
             except RecursionError:
                 pass  # no stack left to log with; the event is counted
+
+    def build_event(self, name=None, data=None):
+        """Return the event :meth:`emit` would route now, without routing it: name, UTC time, data, context."""
+        return {
+            'name': name or UNKNOWN_EVENT_TYPE,
+            'timestamp': datetime.now(UTC),
+            'data': data or {},
+            'context': self.resolve_context(),
+        }
+
+    def emit_on_commit(self, name=None, data=None, using=None):
+        """Build the event now and route it once the database transaction around the call commits.
+
+        Inside a Django atomic block on the connection ``using`` (the default
+        one when None), the event (timestamp and context taken now) is routed
+        after the outermost block commits, and never if the block it was
+        emitted in rolls back (a savepoint's rollback discards it too): it is
+        then counted ``rolled_back`` in :attr:`stats` and logged. Outside any
+        atomic block, or without Django, it is routed at once, as by
+        :meth:`emit`. Never raises. See :mod:`eventtracking.on_commit`.
+        """
+        on_commit.emit_on_commit(self, name, data, using)
 
     def resolve_context(self):
         """Return a new dict: the union of every entered context, later ones winning on shared keys."""
@@ -147,3 +164,16 @@ def emit(name=None, data=None):
         LOG.warning('Dropped event %s: no default tracker is registered', safe_name(name))
         return
     default.emit(name, data)
+
+
+def emit_on_commit(name=None, data=None, using=None):
+    """Emit an event through the default tracker once the transaction commits (see :meth:`Tracker.emit_on_commit`).
+
+    With no default tracker registered the event is dropped, logged and
+    counted in :data:`UNROUTED`, as by :func:`emit`.
+    """
+    default = TRACKERS.get(DEFAULT_TRACKER_NAME)
+    if default is None:
+        emit(name, data)  # drops, counts and logs it
+        return
+    default.emit_on_commit(name, data, using)

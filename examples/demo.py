@@ -7,12 +7,15 @@ A tracker routes every event through two branches:
 * ``navigation``: a routing backend whose ``RegexFilter`` lets through only
   ``navigation.*`` events, to a backend that keeps what it receives.
 
-Run it with ``make demo``.
+Run it with ``make demo``: the tracking log is written to a temporary
+directory, printed, and removed when the demo ends. To keep it, give a path:
+``python examples/demo.py tracking.log``.
 """
 
 import json
 import logging
 import os
+import sys
 import tempfile
 
 from eventtracking import tracker
@@ -42,8 +45,18 @@ def open_tracking_log(path):
     return handler
 
 
-def main():
-    log_path = os.path.join(tempfile.mkdtemp(prefix='eventtracking-demo-'), 'tracking.log')
+def main(argv):
+    """Run the demo, writing the tracking log to ``argv[0]`` if given, else to a temporary file removed at the end."""
+    if argv:
+        run(argv[0])
+        return
+    with tempfile.TemporaryDirectory(prefix='eventtracking-demo-') as directory:
+        run(os.path.join(directory, 'tracking.log'))
+    print('(The tracking log was a temporary file, now removed; python examples/demo.py PATH keeps it at PATH.)')
+
+
+def run(log_path):
+    """Emit the example's events through a real tracker into the tracking log at ``log_path``; print what went where."""
     handler = open_tracking_log(log_path)
     navigation = KeepingBackend()
 
@@ -91,4 +104,4 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    main(sys.argv[1:])

@@ -2,7 +2,7 @@
 
 import pytest
 
-from eventtracking import tracker
+from eventtracking import ratelimit, tracker
 from tests.servers import (  # noqa: F401  pylint: disable=unused-import  # fixtures
     MEASUREMENTS, celery_broker_app, celery_worker_thread, redis_server,
 )
@@ -15,6 +15,22 @@ def isolated_trackers():
     yield
     tracker.TRACKERS.clear()
     tracker.TRACKERS.update(saved)
+
+
+@pytest.fixture
+def isolated_event_types():
+    """Whatever a test registers in :mod:`eventtracking.registry`, the registry is as it was afterwards."""
+    from eventtracking import registry  # pylint: disable=import-outside-toplevel  # needs the schema extra
+    saved = dict(registry._REGISTRY)  # pylint: disable=protected-access
+    yield registry
+    registry._REGISTRY.clear()  # pylint: disable=protected-access
+    registry._REGISTRY.update(saved)  # pylint: disable=protected-access
+
+
+@pytest.fixture(autouse=True)
+def fresh_rate_limited_logs():
+    """Every test sees the first failure line of each kind: none is held back by an earlier test's line."""
+    ratelimit.reset_all()
 
 
 @pytest.fixture

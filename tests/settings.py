@@ -4,7 +4,10 @@ SECRET_KEY = 'eventtracking-tests-not-a-secret'
 DEBUG = False
 USE_TZ = True
 ALLOWED_HOSTS = ['*']
-DATABASES = {'default': {'ENGINE': 'django.db.backends.sqlite3', 'NAME': ':memory:'}}
+DATABASES = {
+    'default': {'ENGINE': 'django.db.backends.sqlite3', 'NAME': ':memory:'},
+    'other': {'ENGINE': 'django.db.backends.sqlite3', 'NAME': ':memory:'},  # emit_on_commit(using='other')
+}
 INSTALLED_APPS = [
     'django.contrib.contenttypes',
     'django.contrib.auth',

@@ -17,11 +17,13 @@
   checks, and the ones that are not Python (outputs, sketches) are listed.
 """
 
+import html
 import importlib
 import importlib.metadata
 import inspect
 import json
 import os
+import posixpath
 import re
 import shutil
 import socket
@@ -307,11 +309,14 @@ def test_the_testing_page_examples_pass_as_tests():
 
 def test_every_doctest_example_in_the_docs_passes(tmp_path):
     out = tmp_path / 'doctest'
+    temp = tmp_path / 'temp'  # the examples' temporary files: each example removes its own
+    temp.mkdir()
     result = subprocess.run(
         [sys.executable, '-m', 'sphinx', '-b', 'doctest', '-W', '--keep-going', '-q',
          '-d', str(tmp_path / 'doctrees'), str(DOCS), str(out)],
-        cwd=ROOT, env=_environment(), capture_output=True, text=True, timeout=240, check=False,
+        cwd=ROOT, env=_environment(TMPDIR=str(temp)), capture_output=True, text=True, timeout=240, check=False,
     )
+    assert not list(temp.iterdir()), f'left in the temporary directory: {list(temp.iterdir())}'
     report = (out / 'output.txt').read_text(encoding='utf-8') if (out / 'output.txt').exists() else ''
     assert result.returncode == 0, f'{report}\n{result.stdout}\n{result.stderr}'
     assert re.search(r'^\s+0 failures in tests$', report, re.M), report
@@ -385,7 +390,7 @@ API_SKETCHES = {
 """Literal blocks of the API docstrings that are not Python: (module, how the block starts)."""
 
 API_FRAGMENTS = {
-    ('eventtracking.testing.assertions', 'from eventtracking.testing import assert_event_matches'),
+    ('eventtracking.testing.assertions', 'from eventtracking.testing import EventMatchTolerates, assert_event_matches'),
     ('eventtracking.testing.capture', 'from eventtracking.testing import EventCapture'),
 }
 """Python blocks of the API docstrings that use a name the reader supplies (``actual_event``, ``enroll``):
@@ -469,6 +474,7 @@ def test_examples_in_the_api_docstrings_run_and_their_settings_pass_the_checks()
             settings = _settings_of(block, namespace)
             if len(settings) == 1 or holds(settings, lambda item: item is Ellipsis):
                 continue
+            settings.setdefault('EVENT_TRACKING_BACKENDS', {})  # an example of other settings configures no backend
             with override_settings(**settings):
                 problems = [f'{message.id} {message.msg}' for message in check_event_tracking_settings()]
             assert not problems, f'the settings example of {module} does not pass the checks: {problems}'
@@ -480,3 +486,69 @@ def test_examples_in_the_api_docstrings_run_and_their_settings_pass_the_checks()
     assert fragments == API_FRAGMENTS
     assert {'eventtracking.django.django_tracker', 'eventtracking.django.settings_tree',
             'eventtracking.testing.backends'} <= set(checked), checked
+
+
+def _ids_and_links(html_dir):
+    """The ``id`` attributes of each built page, and every (page, href) whose href has an anchor."""
+    ids, links = {}, []
+    for page in html_dir.rglob('*.html'):
+        text = page.read_text(encoding='utf-8')
+        name = page.relative_to(html_dir).as_posix()
+        ids[name] = set(re.findall(r'\bid="([^"]+)"', text))
+        links.extend((name, html.unescape(href)) for href in re.findall(r'\bhref="([^"]*#[^"]*)"', text))
+    return ids, links
+
+
+def _broken_anchors(html_dir):
+    """Links into the built docs whose page or anchor does not exist, as ``page: href``."""
+    ids, links = _ids_and_links(html_dir)
+    broken = []
+    for page, href in links:
+        if re.match(r'[a-zA-Z][a-zA-Z0-9+.-]*:', href):
+            continue  # an external address (http:, mailto:): not ours to check offline
+        path, anchor = href.split('#', 1)
+        target = posixpath.normpath(posixpath.join(posixpath.dirname(page), path)) if path else page
+        if target not in ids or (anchor and anchor not in ids[target]):
+            broken.append(f'{page}: {href}')
+    return broken
+
+
+def test_the_html_docs_build_nitpicky_without_a_warning_and_every_internal_anchor_exists(tmp_path):
+    html_dir = tmp_path / 'html'
+    result = subprocess.run(
+        [sys.executable, '-m', 'sphinx', '-n', '-W', '--keep-going', '-q', '-b', 'html',
+         '-d', str(tmp_path / 'doctrees'), str(DOCS), str(html_dir)],
+        cwd=ROOT, env=_environment(), capture_output=True, text=True, timeout=240, check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert not result.stderr.strip(), result.stderr
+    ids, links = _ids_and_links(html_dir)
+    assert 'api.html' in ids and len(links) > 100, 'the build made too few pages or links for this check to mean much'
+    assert not _broken_anchors(html_dir), '\n'.join(_broken_anchors(html_dir))
+    # Field names ("Example:") must not wrap inside the word: the page loads the style sheet that says so.
+    assert '_static/wrap.css' in (html_dir / 'configuration.html').read_text(encoding='utf-8')
+    assert re.search(r'dl\.field-list > dt \{[^}]*white-space: nowrap',
+                     (html_dir / '_static' / 'wrap.css').read_text(encoding='utf-8'))
+
+
+def test_the_anchor_check_finds_a_broken_anchor(tmp_path):
+    (tmp_path / '_modules').mkdir()
+    (tmp_path / 'api.html').write_text('<dt id="eventtracking.stats.EventCounters">', encoding='utf-8')
+    (tmp_path / '_modules' / 'stats.html').write_text(
+        '<a href="../api.html#eventtracking.stats.EventCounters"></a>'
+        '<a href="../api.html#eventtracking.tracker.EventCounters"></a>'
+        '<a href="missing.html#top"></a><a href="https://example.org/#x"></a>', encoding='utf-8')
+    assert _broken_anchors(tmp_path) == [
+        '_modules/stats.html: ../api.html#eventtracking.tracker.EventCounters',
+        '_modules/stats.html: missing.html#top',
+    ]
+
+
+def test_make_docs_and_the_tox_docs_env_build_nitpicky():
+    makefile = (ROOT / 'Makefile').read_text(encoding='utf-8')
+    docs_recipe = re.search(r'^docs:.*\n\t(.*)$', makefile, re.M).group(1)
+    tox_docs = re.search(r'^\[testenv:docs\]\n(?:.*\n)*?commands = (.*)$', (ROOT / 'tox.ini').read_text(encoding='utf-8'),
+                         re.M).group(1)
+    for command in (docs_recipe, tox_docs):
+        assert re.search(r'sphinx -n -W --keep-going -b html docs\b', command), command
+    assert 'make docs' in (ROOT / '.ci' / 'run').read_text(encoding='utf-8')

@@ -18,12 +18,6 @@ from tests.servers import CollectingBackend
 WHEN = datetime(2023, 10, 3, 8, 24, 55, 123456, tzinfo=timezone.utc)
 
 
-
-@pytest.fixture(autouse=True)
-def failure_lines_not_held_back():
-    """Each test sees its own first failure line: the module's rate limit would hold back a later test's."""
-    handlers.FAILURE_LOG.reset()
-
 def tracking_log(name='edx.course.enrollment.activated', data='{"mode": "verified"}',
                  context='{"user_id": 42, "at": "2023-10-03T08:24:55+00:00"}'):
     return TrackingLogData(name=name, timestamp=WHEN, data=data, context=context)

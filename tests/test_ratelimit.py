@@ -3,7 +3,7 @@
 import logging
 
 from eventtracking.events import NAME_LIMIT, safe_name
-from eventtracking.ratelimit import RateLimitedLog
+from eventtracking.ratelimit import RateLimitedLog, reset_all
 
 
 class Clock:
@@ -108,3 +108,14 @@ def test_safe_name_never_raises_and_cuts_long_names():
     assert safe_name(Hostile()) == '<unprintable Hostile>'
     long = safe_name('x' * 1000)
     assert len(long) == NAME_LIMIT and long.endswith('...')
+
+
+def test_reset_all_forgets_the_kinds_of_every_instance(caplog):
+    first, _ = make(caplog)
+    second, _ = make(caplog)
+    first.info('a', 'first a')
+    second.info('a', 'second a')
+    reset_all()
+    first.info('a', 'first again')
+    second.info('a', 'second again')
+    assert messages(caplog) == ['first a', 'second a', 'first again', 'second again']

@@ -19,6 +19,7 @@ tracker.register_tracker(tracker.Tracker(backends={
 }))
 
 # 3. Emit. Events emitted inside a context carry its fields.
-tracker.emit('edx.course.enrollment.activated', {'course_id': 'course-v1:edX+DemoX+Demo', 'mode': 'audit'})
+tracker.emit('edx.course.enrollment.activated',
+             {'course_id': 'course-v1:edX+DemoX+Demo', 'mode': 'audit'})
 with tracker.get_tracker().context('user', {'user_id': 42, 'username': 'alice'}):
     tracker.emit('edx.video.played', {'video_id': 'intro', 'position': 12.5})

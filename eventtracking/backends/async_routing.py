@@ -1,94 +1,247 @@
 """A routing backend whose nested backends run in a Celery worker.
 
-Configure it as a top-level backend of the default tracker, with
-``backend_name`` equal to its own key in ``EVENT_TRACKING_BACKENDS``::
+Configure it anywhere in the tree; ``backend_name`` is how the worker finds it
+again in its own default tracker (built from the same settings): its key
+among the top-level backends, or the dotted path of names from the root
+(``'analytics.xapi'``). A :class:`~eventtracking.django.django_tracker.DjangoTracker` fills
+in an empty ``backend_name`` with that path::
 
     EVENT_TRACKING_BACKENDS = {
         'caliper': {
             'ENGINE': 'eventtracking.backends.async_routing.AsyncRoutingBackend',
             'OPTIONS': {
-                'backend_name': 'caliper',
                 'processors': [...],   # run in the web process
                 'backends': {...},     # run in the Celery worker
+                'batch_size': 100,     # publish batches from a background thread (default 1: one task per event)
+                'spool_dir': '/var/spool/eventtracking',  # keep what the broker refuses, publish it later
             },
         },
     }
 
-The worker looks the backend up again by that name in its own default
-tracker (built from the same settings), so it cannot be nested deeper or used
-from another tracker.
-
 The event travels through Celery's serializer. With the default JSON
 serializer (kombu 5.3 and later), ``datetime``, ``date``, ``time``,
 ``Decimal`` and ``UUID`` values arrive as equal objects of the same type (a
-datetime keeps its UTC offset); tuples arrive as lists.
+datetime keeps its UTC offset); tuples arrive as lists. The spool encodes
+with the same serializer.
 """
 
 import logging
+import threading
 
+from eventtracking._extras import missing_extra
+
+try:
+    import celery  # noqa: F401  pylint: disable=unused-import
+    from kombu.exceptions import EncodeError
+    from kombu.utils.json import dumps, loads
+except ImportError as exc:
+    raise missing_extra('celery', __name__, exc) from exc
+
+from eventtracking import tasks
 from eventtracking.backends.routing import RoutingBackend
-from eventtracking.events import event_name
+from eventtracking.batching import BatchPublisher
+from eventtracking.bounded import BoundedCaller, CallTimedOut
+from eventtracking.events import event_name, safe_name
 from eventtracking.exceptions import EventDropped, UncopyableEventError, UnserializableEventError
 from eventtracking.isolation import copy_event, mutates_events
 from eventtracking.processors.exceptions import EventEmissionExit, NoBackendEnabled, NoTransformerImplemented
-from eventtracking.stats import FILTERED, PUBLISH_ERROR, SKIPPED, UNCOPYABLE
-from eventtracking.tasks import send_event  # raises ImportError naming the celery extra without it
-
-from kombu.exceptions import EncodeError  # pylint: disable=wrong-import-order  # kombu comes with celery
+from eventtracking.ratelimit import RateLimitedLog
+from eventtracking.spool import Spool
+from eventtracking.stats import BACKED_OFF, FILTERED, PUBLISH_ERROR, SKIPPED, UNCOPYABLE
+from eventtracking.tasks import send_event
 
 logger = logging.getLogger(__name__)
+LOG = RateLimitedLog(logger)
 
 UNSERIALIZABLE = UnserializableEventError.reason
 
+DEFAULT_PUBLISH_TIMEOUT = 1.0
+"""Seconds ``emit()`` waits for one publish in the default mode before it gives up and backs off."""
 
-class AsyncRoutingBackend(RoutingBackend):
+
+class AsyncRoutingBackend(RoutingBackend):  # pylint: disable=too-many-instance-attributes
     """Run this backend's processors in the caller, then send the event to its backends from a Celery task.
 
     ``send`` runs the processors (``EventEmissionExit`` stops the event and
-    counts it as ``filtered``), then enqueues
-    ``eventtracking.tasks.send_event.delay(backend_name, processed_event)``.
-    Enqueueing never raises: an event that cannot be published (broker down,
-    value the serializer rejects) is logged at ERROR and counted as
-    ``publish_error`` or ``unserializable``. Publishing gives up within
-    milliseconds on an unreachable broker (see :mod:`eventtracking.tasks`).
+    counts it as ``filtered``), then:
+
+    * with ``batch_size=1`` (the default, the original's behaviour), enqueues
+      ``eventtracking.tasks.send_event.delay(backend_name, processed_event)``
+      in the caller. The publish is bounded: after ``publish_timeout``
+      seconds (None: no bound) the caller goes on, and the backend backs off
+      (exponential, with jitter, first retry within 1 s, at most 60 s);
+      events in the back-off window are spooled, or counted ``backed_off``
+      without ``spool_dir``. A publish refused at once (broker down) is
+      counted ``publish_error`` (or spooled, with ``spool_dir``) and the
+      backend backs off too.
+    * with ``batch_size`` > 1, appends the processed event to an in-process
+      queue of at most ``max_queue_size`` events and returns (no I/O); a
+      background thread publishes ``eventtracking.tasks.send_events.delay(backend_name, events)``
+      with up to ``batch_size`` events, as soon as that many wait or
+      ``batch_interval`` seconds after the oldest arrived
+      (see :class:`~eventtracking.batching.BatchPublisher`).
+
+    With ``spool_dir``, a batch that cannot be published is written to a
+    spool file there (counted ``spooled``) and published when the broker is
+    back (see :mod:`eventtracking.spool`). Enqueueing never raises: an event
+    that cannot be published is logged and counted (``publish_error``,
+    ``unserializable``, ``queue_full``, ``backed_off``).
     """
 
-    def __init__(self, processors=None, backends=None, backend_name=''):
+    named_by_path = True
+    """A :class:`~eventtracking.django.django_tracker.DjangoTracker` sets an empty ``backend_name`` to this backend's dotted path."""
+
+    def __init__(self, processors=None, backends=None, backend_name='',  # pylint: disable=too-many-arguments
+                 batch_size=1, batch_interval=1.0, max_queue_size=10000, spool_dir=None,
+                 publish_timeout=DEFAULT_PUBLISH_TIMEOUT):
         self.backend_name = backend_name
         super().__init__(processors=processors, backends=backends)
-        if not backend_name:
-            logger.warning(
-                'AsyncRoutingBackend has no backend_name: the Celery task looks the backend up by that name '
-                'among the default tracker\'s backends, so set it to this backend\'s key in EVENT_TRACKING_BACKENDS'
-            )
+        _validate(batch_size, batch_interval, max_queue_size, publish_timeout)
+        self.batch_size = batch_size
+        self.batch_interval = batch_interval
+        self.max_queue_size = max_queue_size
+        self.spool_dir = spool_dir
+        self.publish_timeout = publish_timeout
+        self._caller = BoundedCaller(publish_timeout, name='eventtracking-publish')
+        self._publisher = None
+        self._publisher_lock = threading.Lock()
+
+    # --- the publisher and its spool -------------------------------------------------------------
+
+    @property
+    def publisher(self):
+        """The :class:`~eventtracking.batching.BatchPublisher` of this backend, made on first use.
+
+        With ``spool_dir``, its thread starts then and takes over the spool
+        files this backend's processes left behind.
+        """
+        publisher = self._publisher
+        if publisher is None:
+            with self._publisher_lock:
+                if self._publisher is None:
+                    spool = Spool(self.spool_dir, self.backend_name, dumps, loads) if self.spool_dir else None
+                    self._publisher = BatchPublisher(
+                        self.backend_name, self._publish_batch, self.counters, batch_size=self.batch_size,
+                        batch_interval=self.batch_interval, max_queue_size=self.max_queue_size, spool=spool,
+                    )
+                    if spool is not None:
+                        self._publisher.wake()  # takes over the spool files of processes that ended
+                publisher = self._publisher
+        return publisher
+
+    def flush(self, timeout=None):
+        """Publish (or spool) every queued event now and try the spool; True when nothing is left in memory."""
+        return self.publisher.flush(timeout)
+
+    def shutdown(self, timeout=5.0):
+        """Flush, then stop the background thread (a later event starts it again). Also done at exit."""
+        return self.publisher.shutdown(timeout)
+
+    @property
+    def delivery(self):
+        """``{'queued': n, 'published': n, 'spooled_pending': n}``: events in memory, published, in the spool."""
+        publisher = self.publisher
+        spool = publisher.spool
+        return {
+            'queued': publisher.queued,
+            'published': publisher.published,
+            'spooled_pending': spool.pending() if spool is not None else 0,
+        }
+
+    # --- sending ---------------------------------------------------------------------------------
 
     def send(self, event):
         """Process ``event`` here and enqueue the result for the nested backends; never raises."""
         name = event_name(event)
+        batching = self.batch_size > 1
         try:
-            if any(mutates_events(processor) for processor in self.processors):
+            owned = any(mutates_events(processor) for processor in self.processors)
+            if owned:
                 event = copy_event(event)
             processed_event = self.process_event(event)
+            if batching and not owned:  # serialized later: later changes by the caller must not reach it
+                processed_event = copy_event(processed_event)
         except EventEmissionExit:
             self.counters.increment(FILTERED)
             logger.debug('[EventEmissionExit] skipping event %s', name)
             return
         except UncopyableEventError as exc:
             self.counters.increment(UNCOPYABLE)
-            logger.warning('Dropped event %r (%s): %s', name, UNCOPYABLE, exc)
+            LOG.warning((self.backend_name, UNCOPYABLE), 'Dropped event %s for backend %r (%s): %s',
+                        safe_name(name), self.backend_name, UNCOPYABLE, exc)
             return
+        if batching:
+            self.publisher.put(processed_event)
+        else:
+            self._publish_one(name, processed_event)
+
+    def _publish_one(self, name, processed_event):
+        """Publish one event from the caller, bounded by ``publish_timeout``, with back-off and spool."""
+        publisher = self.publisher
+        if publisher.backoff.waiting() or (publisher.spool is not None and publisher.spool.pending()):
+            self._hold_back(name, processed_event)
+            return
+        delay = send_event.delay  # resolved here: Celery's current app is per thread
         try:
-            send_event.delay(self.backend_name, processed_event)
+            self._caller(delay, self.backend_name, processed_event)
         except EncodeError as exc:
             self.counters.increment(UNSERIALIZABLE)
-            logger.error('Dropped event %r for backend %r (%s): Celery cannot serialize it: %s',
-                         name, self.backend_name, UNSERIALIZABLE, exc)
-        except Exception as exc:  # pylint: disable=broad-except
-            self.counters.increment(PUBLISH_ERROR)
-            logger.error('Dropped event %r for backend %r (%s): could not enqueue the Celery task: %r',
-                         name, self.backend_name, PUBLISH_ERROR, exc)
+            LOG.error((self.backend_name, UNSERIALIZABLE),
+                      'Dropped event %s for backend %r (%s): Celery cannot serialize it: %s',
+                      safe_name(name), self.backend_name, UNSERIALIZABLE, type(exc).__name__)
+        except Exception as exc:  # pylint: disable=broad-except  # refused, timed out (CallTimedOut), ...
+            publisher.backoff.failed()
+            self._publish_failed(name, processed_event, exc)
         else:
+            publisher.backoff.succeeded()
+            publisher.count_published(1)
             logger.debug('Scheduled celery task for event %r processing and routing', name)
+
+    def _publish_failed(self, name, processed_event, exc):
+        if self._spool_one(processed_event):
+            return
+        self.counters.increment(PUBLISH_ERROR)
+        LOG.error((self.backend_name, PUBLISH_ERROR),
+                  'Dropped event %s for backend %r (%s): could not enqueue the Celery task: %s',
+                  safe_name(name), self.backend_name, PUBLISH_ERROR, type(exc).__name__)
+
+    def _hold_back(self, name, processed_event):
+        """An event arriving while the backend backs off: spooled, or counted ``backed_off``."""
+        if self._spool_one(processed_event):
+            return
+        publisher = self.publisher
+        self.counters.increment(BACKED_OFF)
+        LOG.warning((self.backend_name, BACKED_OFF),
+                    'Dropped event %s for backend %r (%s): the broker failed moments ago; next attempt in %.1f s',
+                    safe_name(name), self.backend_name, BACKED_OFF, publisher.backoff.remaining())
+
+    def _spool_one(self, processed_event):
+        """With ``spool_dir``: spool the event (the thread publishes it later) and return True; else False."""
+        publisher = self.publisher
+        if publisher.spool is None:
+            return False
+        if publisher.spool_batch([processed_event]):
+            publisher.wake()
+        return True
+
+    def _publish_batch(self, events):
+        """Publish ``events`` as one ``send_events`` task (from the publisher's thread); raise if it fails.
+
+        Events Celery cannot serialize are counted ``unserializable`` and left out.
+        """
+        try:
+            self._caller(tasks.send_events.delay, self.backend_name, events)
+        except EncodeError:
+            serializable = [event for event in events if _serializable(event)]
+            dropped = len(events) - len(serializable)
+            self.counters.increment(UNSERIALIZABLE, dropped)
+            LOG.error((self.backend_name, UNSERIALIZABLE),
+                      'Dropped %d event(s) of a batch for backend %r (%s): Celery cannot serialize them',
+                      dropped, self.backend_name, UNSERIALIZABLE)
+            if serializable and dropped:
+                self._caller(tasks.send_events.delay, self.backend_name, serializable)
+
+    # --- worker side -----------------------------------------------------------------------------
 
     def send_to_backends(self, event, backend_names=None):
         """Send ``event`` to the nested backends (only those in ``backend_names`` if given).
@@ -116,3 +269,70 @@ class AsyncRoutingBackend(RoutingBackend):
                                  self.backend_name)
                 failed.append(name)
         return failed
+
+    def send_batch_to_backends(self, events, backend_names=None):
+        """Send the list ``events`` to the nested backends (only those in ``backend_names`` if given).
+
+        A nested backend with a callable ``send_batch`` gets the list in one
+        call (each backend its own copy when it may change events); any other
+        gets ``send`` per event. Returns ``(failed backend names, indexes of
+        the events that failed in them)`` for ``send_events`` to retry.
+        Skips and drops are logged and counted as :meth:`send_to_backends`
+        does. Never raises.
+        """
+        failed_backends, failed_events = [], set()
+        for name, backend in list(self.backends.items()):
+            if backend_names is not None and name not in backend_names:
+                continue
+            copy = mutates_events(backend)
+            send_batch = getattr(backend, 'send_batch', None)
+            if callable(send_batch):
+                if not self._send_safely(send_batch, [copy_event(event) for event in events] if copy else events,
+                                         name, 'a batch'):
+                    failed_backends.append(name)
+                    failed_events.update(range(len(events)))
+                continue
+            failed_here = [index for index, event in enumerate(events)
+                           if not self._send_safely(backend.send, copy_event(event) if copy else event,
+                                                    name, event_name(event))]
+            if failed_here:
+                failed_backends.append(name)
+                failed_events.update(failed_here)
+        return failed_backends, sorted(failed_events)
+
+    def _send_safely(self, send, payload, name, what):
+        """Call ``send(payload)``; False when it raised an error worth a retry (skips and drops are not)."""
+        try:
+            send(payload)
+        except (NoTransformerImplemented, NoBackendEnabled) as exc:
+            self.counters.increment(SKIPPED)
+            logger.info('Backend %r skipped %r: %s: %s', name, what, type(exc).__name__, exc)
+        except EventDropped as exc:
+            self.counters.increment(exc.reason)
+            logger.warning('Dropped %r in backend %r (%s): %s', what, name, exc.reason, exc)
+        except Exception:  # pylint: disable=broad-except
+            logger.exception('Unable to send %r to backend %r of %r', what, name, self.backend_name)
+            return False
+        return True
+
+
+def _validate(batch_size, batch_interval, max_queue_size, publish_timeout):
+    """``ValueError`` for an option value the backend cannot work with (reported as eventtracking.E004)."""
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise ValueError(f'batch_size must be an integer of at least 1, not {batch_size!r}')
+    if not isinstance(max_queue_size, int) or isinstance(max_queue_size, bool) or max_queue_size < 1:
+        raise ValueError(f'max_queue_size must be an integer of at least 1, not {max_queue_size!r}')
+    if not isinstance(batch_interval, (int, float)) or isinstance(batch_interval, bool) or not batch_interval > 0:
+        raise ValueError(f'batch_interval must be a number of seconds above 0, not {batch_interval!r}')
+    if publish_timeout is not None and (
+            not isinstance(publish_timeout, (int, float)) or isinstance(publish_timeout, bool) or
+            not publish_timeout > 0):
+        raise ValueError(f'publish_timeout must be None or a number of seconds above 0, not {publish_timeout!r}')
+
+
+def _serializable(event):
+    try:
+        dumps(event)
+    except Exception:  # pylint: disable=broad-except
+        return False
+    return True

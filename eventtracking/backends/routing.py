@@ -83,9 +83,10 @@ class RoutingBackend:
 
     @property
     def stats(self):
-        """Counts by reason of events filtered, dropped or failed here and in every backend below."""
+        """Counts by reason of events filtered, dropped or failed here, in every backend below and by
+        any processor that keeps its own counts (a ``stats`` dict)."""
         snapshots = [self.counters.snapshot()]
-        for backend in self.backends.values():
+        for backend in [*self.processors, *self.backends.values()]:
             child = getattr(backend, 'stats', None)
             if isinstance(child, dict):
                 snapshots.append(child)

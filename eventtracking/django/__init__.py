@@ -8,12 +8,12 @@ is true, and the system checks) and
 Needs Django: ``pip install 'eventtracking[django]'``.
 """
 
+from eventtracking._extras import missing_extra
+
 try:
     import django  # noqa: F401  pylint: disable=unused-import
 except ImportError as exc:  # pragma: no cover - exercised in a subprocess
-    raise ImportError(
-        "eventtracking.django needs Django, which is not installed: pip install 'eventtracking[django]'"
-    ) from exc
+    raise missing_extra('django', __name__, exc) from exc
 
 from eventtracking.django.django_tracker import DjangoTracker  # noqa: E402
 

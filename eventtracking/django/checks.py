@@ -22,6 +22,13 @@ the checks first) builds ``EVENT_TRACKING_BACKENDS`` and
 ``eventtracking.E011``  an ``EVENT_TRACKING_REQUEST_CONTEXT_CALLABLES`` entry that
                         cannot be imported or is not callable
 ``eventtracking.E012``  an ``EVENT_TRACKING_CONTEXT_LOCATOR`` that is not a locator
+``eventtracking.E040``  ``EVENT_TRACKING_CELERY_CONTEXT`` not True or False
+``eventtracking.E041``  ``EVENT_TRACKING_CELERY_CONTEXT_MAX_BYTES`` not a positive integer
+``eventtracking.E042``  ``EVENT_TRACKING_CELERY_CONTEXT = True`` without Celery installed
+``eventtracking.E070``  an ``EVENT_TRACKING_SESSION_HASH`` other than ``'blake2b'`` or ``'edx-platform'``
+``eventtracking.E071``  an ``EVENT_TRACKING_CENSORED_KEYS`` entry that is not a key (or the setting not a list)
+``eventtracking.E030``  an installed app's ``tracking_events`` module that cannot be
+                        imported: a bad event type definition, or any other error
 ``eventtracking.W001``  a key next to ENGINE other than OPTIONS (ignored; a typo?)
 ``eventtracking.W002``  ``TrackMiddleware`` before the session or authentication middleware
 ``eventtracking.W003``  ``EVENT_TRACKING_BACKENDS`` set but ``EVENT_TRACKING_ENABLED`` not
@@ -33,6 +40,16 @@ the checks first) builds ``EVENT_TRACKING_BACKENDS`` and
                         not take its level)
 ``eventtracking.W065``  a ``SegmentBackend`` without the Segment library installed
 ``eventtracking.W066``  a ``SegmentBackend`` whose Segment client has no write key
+``eventtracking.W040``  ``EVENT_TRACKING_CELERY_CONTEXT_MAX_BYTES`` set but ``EVENT_TRACKING_CELERY_CONTEXT``
+                        not True (the limit has no effect)
+``eventtracking.W080``  ``EVENT_TRACKING_ENABLED`` true but ``EVENT_TRACKING_BACKENDS`` not set
+``eventtracking.W081``  a routing backend with no backends (its events go nowhere)
+``eventtracking.W010``  an ``AsyncRoutingBackend`` while the Celery broker connection
+                        has no socket timeout
+``eventtracking.W011``  an ``AsyncRoutingBackend`` whose ``backend_name`` leads the
+                        worker to another backend (or none)
+``eventtracking.E020``  an ``AsyncRoutingBackend`` ``spool_dir`` that is not a
+                        writable directory (and cannot be made one)
 ======================  ==========================================================
 
 Building means constructing every backend and processor once, as the tracker
@@ -40,6 +57,7 @@ will, so a constructor's own validation (a bad regular expression, a bad
 option value) is reported here, not at the first event.
 """
 
+import importlib.util
 import logging
 import re
 import sys
@@ -47,7 +65,10 @@ import sys
 from django.conf import settings
 from django.core import checks
 
-from eventtracking.django import middleware
+from eventtracking.backends.logger import LoggerBackend
+from eventtracking.backends.routing import RoutingBackend
+from eventtracking.django import censoring, middleware
+from eventtracking.django.async_checks import check_async_routing
 from eventtracking.django.django_tracker import (
     DJANGO_BACKEND_SETTING_NAME, DJANGO_CONTEXT_LOCATOR_SETTING_NAME, DJANGO_ENABLED_SETTING_NAME,
     DJANGO_PROCESSOR_SETTING_NAME, context_locator_from_settings,
@@ -59,12 +80,24 @@ TAG = 'eventtracking'
 E_IGNORE_PATTERN = 'eventtracking.E010'
 E_CONTEXT_CALLABLE = 'eventtracking.E011'
 E_LOCATOR = 'eventtracking.E012'
+E_SESSION_HASH = 'eventtracking.E070'
+E_CENSORED_KEY = 'eventtracking.E071'
+E_EVENT_TYPES_MODULE = 'eventtracking.E030'
 W_MIDDLEWARE_ORDER = 'eventtracking.W002'
 W_NOT_ENABLED = 'eventtracking.W003'
 W_LOGGER_FILTERED = 'eventtracking.W060'
 W_LOGGER_NO_HANDLER = 'eventtracking.W061'
 W_SEGMENT_NO_LIBRARY = 'eventtracking.W065'
 W_SEGMENT_NO_WRITE_KEY = 'eventtracking.W066'
+E_CELERY_CONTEXT = 'eventtracking.E040'
+E_CELERY_CONTEXT_MAX_BYTES = 'eventtracking.E041'
+E_CELERY_MISSING = 'eventtracking.E042'
+W_CELERY_CONTEXT_MAX_BYTES_UNUSED = 'eventtracking.W040'
+
+CELERY_CONTEXT_SETTING_NAME = 'EVENT_TRACKING_CELERY_CONTEXT'
+CELERY_CONTEXT_MAX_BYTES_SETTING_NAME = 'EVENT_TRACKING_CELERY_CONTEXT_MAX_BYTES'
+W_NO_BACKENDS = 'eventtracking.W080'
+W_EMPTY_ROUTING = 'eventtracking.W081'
 
 TRACK_MIDDLEWARE = 'eventtracking.django.middleware.TrackMiddleware'
 MIDDLEWARE_BEFORE_TRACK = (
@@ -76,6 +109,7 @@ MIDDLEWARE_BEFORE_TRACK = (
 def register():
     """Register :func:`check_event_tracking_settings` under the tag ``eventtracking`` (idempotent)."""
     checks.register(check_event_tracking_settings, TAG)
+    checks.register(check_event_types, TAG)
 
 
 def check_event_tracking_settings(app_configs=None, **kwargs):  # pylint: disable=unused-argument
@@ -86,6 +120,10 @@ def check_event_tracking_settings(app_configs=None, **kwargs):  # pylint: disabl
     messages += check_context_callables()
     messages += check_middleware_order()
     messages += check_enabled()
+    messages += check_celery_context()
+    messages += check_session_hash()
+    messages += check_censored_keys()
+    messages += check_async_routing()
     return messages
 
 
@@ -93,31 +131,50 @@ def check_tree_settings(backends_settings_name=DJANGO_BACKEND_SETTING_NAME,
                         processors_settings_name=DJANGO_PROCESSOR_SETTING_NAME):
     """Build the backend and processor trees in collecting mode; one message per problem."""
     builder = TreeBuilder(strict=False)
-    backends = builder.build_backends(getattr(settings, backends_settings_name, {}), backends_settings_name)
+    builder.build_backends(getattr(settings, backends_settings_name, {}), backends_settings_name)
     builder.build_processors(getattr(settings, processors_settings_name, []), processors_settings_name)
     messages = []
     for problem in builder.problems:
         kind = checks.Warning if problem.is_warning else checks.Error
         messages.append(kind(str(problem), hint=problem.hint, id=problem.check_id))
-    for path, backend in _built_backends(backends, backends_settings_name):
-        messages += check_logger_backend(path, backend) + check_segment_backend(path, backend)
+    messages += check_dead_ends(builder)
+    for path, built in builder.built:
+        messages += check_logger_backend(path, built) + check_segment_backend(path, built)
     return messages
 
 
-def _built_backends(backends, path):
-    """(setting path, backend) for every backend built from the tree, routing backends' children included."""
-    for name, backend in backends.items():
-        backend_path = item_path(path, name)
-        yield backend_path, backend
-        children = getattr(backend, 'backends', None)
-        if isinstance(children, dict):
-            yield from _built_backends(children, item_path(item_path(backend_path, 'OPTIONS'), 'backends'))
+def check_dead_ends(builder):
+    """Warn about settings that build without error but send every event nowhere.
+
+    ``builder`` is the collecting :class:`TreeBuilder` that built the trees.
+    """
+    messages = []
+    if getattr(settings, DJANGO_ENABLED_SETTING_NAME, False) and not hasattr(settings, DJANGO_BACKEND_SETTING_NAME):
+        messages.append(checks.Warning(
+            f'{DJANGO_ENABLED_SETTING_NAME} is True but {DJANGO_BACKEND_SETTING_NAME} is not set, so the default '
+            'tracker has no backend and every event goes nowhere',
+            hint=f'Configure a backend in {DJANGO_BACKEND_SETTING_NAME} (a LoggerBackend writes the tracking log), '
+                 'or set it to {} if sending events nowhere is intended.',
+            id=W_NO_BACKENDS,
+        ))
+    for path, built in builder.built:
+        if isinstance(built, RoutingBackend) and not built.backends:
+            messages.append(checks.Warning(
+                f'{path}: {type(built).__name__} has no backends, so every event it is sent goes nowhere',
+                hint="Give it OPTIONS {'backends': {...}}, or remove it.", id=W_EMPTY_ROUTING,
+            ))
+    return messages
+
+
+def configuration_errors():
+    """The error-level problems of the tree and locator settings, as the checks word them (with setting paths)."""
+    messages = check_tree_settings() + check_context_locator()
+    return [message.msg for message in messages if message.is_serious()]
 
 
 def check_logger_backend(path, backend):
     """Warn when a ``LoggerBackend``'s logger would not write its lines (as the backend counts ``disabled``)."""
-    logger_backend = sys.modules.get('eventtracking.backends.logger')
-    if logger_backend is None or not isinstance(backend, logger_backend.LoggerBackend):
+    if not isinstance(backend, LoggerBackend):
         return []
     logger, level = backend.event_logger, backend.levelno
     level_name = logging.getLevelName(level)
@@ -244,3 +301,66 @@ def check_enabled():
             hint=f'Set {DJANGO_ENABLED_SETTING_NAME} = True (or False to silence this).', id=W_NOT_ENABLED,
         )]
     return []
+
+
+def check_celery_context():
+    """``EVENT_TRACKING_CELERY_CONTEXT`` must be a bool, needs Celery when True; the size limit a positive int."""
+    messages = []
+    enabled = getattr(settings, CELERY_CONTEXT_SETTING_NAME, False)
+    if not isinstance(enabled, bool):
+        messages.append(checks.Error(
+            f'{CELERY_CONTEXT_SETTING_NAME}: must be True or False, not {enabled!r}', id=E_CELERY_CONTEXT))
+    elif enabled and importlib.util.find_spec('celery') is None:
+        messages.append(checks.Error(
+            f'{CELERY_CONTEXT_SETTING_NAME} is True but Celery is not installed, so no context reaches the tasks',
+            hint="pip install 'eventtracking[celery]'", id=E_CELERY_MISSING))
+    if not hasattr(settings, CELERY_CONTEXT_MAX_BYTES_SETTING_NAME):
+        return messages
+    max_bytes = getattr(settings, CELERY_CONTEXT_MAX_BYTES_SETTING_NAME)
+    if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes <= 0:
+        messages.append(checks.Error(
+            f'{CELERY_CONTEXT_MAX_BYTES_SETTING_NAME}: must be a positive integer (bytes), not {max_bytes!r}',
+            hint='The default is 8192.', id=E_CELERY_CONTEXT_MAX_BYTES))
+    elif enabled is not True:
+        messages.append(checks.Warning(
+            f'{CELERY_CONTEXT_MAX_BYTES_SETTING_NAME} is set but {CELERY_CONTEXT_SETTING_NAME} is not True, '
+            'so contexts are not sent with tasks and the limit has no effect',
+            hint=f'Set {CELERY_CONTEXT_SETTING_NAME} = True.', id=W_CELERY_CONTEXT_MAX_BYTES_UNUSED))
+    return messages
+
+
+def check_session_hash():
+    """``EVENT_TRACKING_SESSION_HASH`` must name one of the session hashes of the middleware."""
+    name = middleware.SESSION_HASH_SETTING_NAME
+    method = getattr(settings, name, middleware.SESSION_HASH_BLAKE2B)
+    if isinstance(method, str) and method in middleware.SESSION_HASHES:
+        return []
+    return [checks.Error(
+        f'{name}: unknown session hash {method!r}; sessions would be hashed with {middleware.SESSION_HASH_BLAKE2B!r}',
+        hint='One of ' + ', '.join(map(repr, middleware.SESSION_HASHES)) + '.', id=E_SESSION_HASH,
+    )]
+
+
+def check_censored_keys():
+    """Every entry of ``EVENT_TRACKING_CENSORED_KEYS`` must be a key to censor (``'nhs_number'``, ``'*voucher*'``)."""
+    def invalid(entry):
+        try:
+            censoring.normalized_entry(entry)
+        except ValueError as exc:
+            return str(exc)
+        return None
+
+    return _check_each_entry(censoring.CENSORED_KEYS_SETTING_NAME, 'parameter keys', E_CENSORED_KEY, invalid,
+                             hint="A key such as 'nhs_number', or '*voucher*' to match it anywhere in a key.")
+def check_event_types(app_configs=None, **kwargs):  # pylint: disable=unused-argument
+    """Django system check: each ``tracking_events`` module that failed to import at start-up, with its error."""
+    from eventtracking.django import event_types  # pylint: disable=import-outside-toplevel
+    return [
+        checks.Error(
+            f'{module}: the event types cannot be imported: {type(exc).__name__}: {exc}',
+            hint='Fix the definition (see eventtracking.registry); an ImportError naming an extra means: '
+                 "pip install 'eventtracking[schema]'.",
+            obj=module, id=E_EVENT_TYPES_MODULE,
+        )
+        for module, exc in sorted(event_types.FAILURES.items())
+    ]

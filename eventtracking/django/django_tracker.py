@@ -78,6 +78,7 @@ class DjangoTracker(Tracker):
         backends = self.create_backends_from_settings(backends_settings_name)
         processors = self.create_processors_from_settings(processors_settings_name)
         super().__init__(backends, context_locator or context_locator_from_settings(), processors)
+        name_backends_by_path(self.backends)
 
     def create_backends_from_settings(self, settings_name):
         """Build the backends configured in the setting ``settings_name`` (a dict of name -> ENGINE node)."""
@@ -96,6 +97,21 @@ class DjangoTracker(Tracker):
     def _instantiate_from_dict(self, values, path='<settings>'):
         """Construct the object an ENGINE dict describes, with its OPTIONS built first."""
         return TreeBuilder(strict=True).build(dict(values), path)
+
+
+def name_backends_by_path(backends, prefix=''):
+    """Give every backend that is found by its path (``named_by_path``) and has no ``backend_name`` its dotted path.
+
+    The path is the names from the root joined by dots (``'analytics.xapi'``),
+    as :func:`eventtracking.tasks.find_backend` follows it in a Celery worker.
+    """
+    for name, backend in backends.items():
+        path = f'{prefix}{name}'
+        if getattr(backend, 'named_by_path', False) and not getattr(backend, 'backend_name', None):
+            backend.backend_name = path
+        children = getattr(backend, 'backends', None)
+        if hasattr(children, 'items'):
+            name_backends_by_path(children, path + '.')
 
 
 def context_locator_from_settings():

@@ -15,18 +15,22 @@ tracker, and exits it once the response is ready (also when the view raises).
 The context holds:
 
 ``session``
-    A keyed hash of the session key (BLAKE2b keyed with a key derived from
-    ``SECRET_KEY``, 32 hex characters), never the key itself; ``''`` without
-    a session.
+    A keyed hash of the session key (32 hex characters), never the key
+    itself; ``''`` without a session. ``EVENT_TRACKING_SESSION_HASH`` selects
+    the hash: ``'blake2b'`` (the default: BLAKE2b keyed with a key derived
+    from ``SECRET_KEY``) or ``'edx-platform'`` (the HMAC-MD5 of edx-platform's
+    own ``TrackMiddleware``, so that session joins survive a migration).
 ``user_id``, ``username``
     The user's primary key and username (``''`` when anonymous; ``user_id`` is
     ``None`` for an anonymous user and ``''`` without the authentication middleware).
 ``ip``, ``host``, ``agent``, ``path``, ``referer``, ``accept_language``
     From the request's ``META`` (``REMOTE_ADDR``, ``SERVER_NAME``,
     ``HTTP_USER_AGENT``, ``PATH_INFO``, ``HTTP_REFERER``,
-    ``HTTP_ACCEPT_LANGUAGE``); ``''`` when absent.
+    ``HTTP_ACCEPT_LANGUAGE``); ``''`` when absent. In ``referer`` the values of
+    censored keys (see below) in the query string are replaced by ``'********'``.
 ``client_id``
-    The Google Analytics client id from the ``_ga`` cookie, else None.
+    The Google Analytics client id from a ``_ga`` cookie of the shape
+    ``GA1.<n>.<digits>.<digits>`` (the last two parts), else None.
 
 ``EVENT_TRACKING_REQUEST_CONTEXT_CALLABLES`` lists callables (or their dotted
 paths) that take the request and return a dict merged into the context after
@@ -37,7 +41,8 @@ in Django's thread for synchronous code, where it may use the ORM.
 ``EVENT_TRACKING_REQUEST_EVENT_ENABLED = True`` (default False) also emits one
 event per request, named after its path, with its ``GET`` and ``POST``
 parameters (``{'GET': {key: [values]}, 'POST': {...}}``); values under
-password-like keys are replaced by ``'********'``. Requests whose path matches
+password-like keys (:data:`eventtracking.django.censoring.CENSORED_KEYS`, plus
+those listed in ``EVENT_TRACKING_CENSORED_KEYS``) are replaced by ``'********'``. Requests whose path matches
 one of the regular expressions in ``TRACKING_IGNORE_URL_PATTERNS`` (with
 ``re.match``) emit no request event; they still get the context.
 
@@ -49,6 +54,7 @@ by default.
 """
 
 import hashlib
+import hmac
 import logging
 import re
 from functools import lru_cache
@@ -58,6 +64,7 @@ from django.conf import settings
 from django.utils.module_loading import import_string
 
 from eventtracking import tracker
+from eventtracking.django.censoring import CENSORED_VALUE, key_censor  # pylint: disable=unused-import
 
 LOG = logging.getLogger(__name__)
 
@@ -75,12 +82,18 @@ GOOGLE_ANALYTICS_COOKIE = '_ga'
 CONTEXT_CALLABLES_SETTING_NAME = 'EVENT_TRACKING_REQUEST_CONTEXT_CALLABLES'
 REQUEST_EVENT_SETTING_NAME = 'EVENT_TRACKING_REQUEST_EVENT_ENABLED'
 IGNORE_URL_PATTERNS_SETTING_NAME = 'TRACKING_IGNORE_URL_PATTERNS'
+SESSION_HASH_SETTING_NAME = 'EVENT_TRACKING_SESSION_HASH'
 
-CENSORED_VALUE = '*' * 8
-PASSWORD_LIKE_KEY = re.compile(r'pass(word|wd|phrase)|^pass$|pwd|secret|token|api_?key', re.IGNORECASE)
-"""Request parameters whose name this matches (anywhere in it) are censored in the request event."""
+SESSION_HASH_BLAKE2B = 'blake2b'
+SESSION_HASH_EDX_PLATFORM = 'edx-platform'
+SESSION_HASHES = (SESSION_HASH_BLAKE2B, SESSION_HASH_EDX_PLATFORM)
+"""The values ``EVENT_TRACKING_SESSION_HASH`` accepts; the first is the default."""
+
+GOOGLE_ANALYTICS_COOKIE_SHAPE = re.compile(r'GA1\.[0-9]{1,3}\.([0-9]{1,20}\.[0-9]{1,20})')
+"""A ``_ga`` cookie as Google Analytics documents it; the group is the client id."""
 
 _SESSION_HASH_PERSON = b'evtrack.session'
+_EDX_PLATFORM_SESSION_SALT = b'common.djangoapps.track' + b'TrackMiddleware'
 _ABSENT = object()
 
 
@@ -162,6 +175,7 @@ class TrackMiddleware:
         }
         for meta_key, context_key in META_KEY_TO_CONTEXT_KEY.items():
             context[context_key] = meta.get(meta_key, '')
+        context['referer'] = key_censor().url(context['referer'])
         context['client_id'] = google_analytics_client_id(request.COOKIES.get(GOOGLE_ANALYTICS_COOKIE))
         return context
 
@@ -172,12 +186,13 @@ class TrackMiddleware:
         path = request.META.get('PATH_INFO', '')
         if is_ignored_path(path):
             return
+        censor = key_censor()
         try:
-            post = _post_parameters(request)
+            post = _post_parameters(request, censor)
         except _PostReadError as failure:
-            current.emit(path, {'GET': censored_parameters(request.GET), 'POST': {}})
+            current.emit(path, {'GET': censor.parameters(request.GET), 'POST': {}})
             raise failure.error from None
-        current.emit(path, {'GET': censored_parameters(request.GET), 'POST': post})
+        current.emit(path, {'GET': censor.parameters(request.GET), 'POST': post})
 
 
 def enter_request_context(current, context):
@@ -202,26 +217,55 @@ def exit_request_context(current, previous):
         )
 
 
-def hash_session_key(session_key, secret_key=None):
-    """A keyed BLAKE2b hash of ``session_key`` as 32 hex characters; ``''`` for no session.
+def hash_session_key(session_key, secret_key=None, method=None):
+    """A keyed hash of ``session_key`` as 32 hex characters; ``''`` for no session.
 
     The key is derived from ``secret_key`` (default ``settings.SECRET_KEY``),
     so the same session hashes the same way across requests and processes
     of one site, and cannot be turned back into a usable session key.
+    ``method`` (default ``EVENT_TRACKING_SESSION_HASH``, else ``'blake2b'``)
+    is one of :data:`SESSION_HASHES`: ``'blake2b'`` is BLAKE2b keyed with a
+    BLAKE2b digest of the secret; ``'edx-platform'`` is the HMAC-MD5 of
+    edx-platform's ``TrackMiddleware``, keyed with the MD5 digest of
+    ``'common.djangoapps.track' + 'TrackMiddleware' + SECRET_KEY``. An unknown
+    method (reported by check ``eventtracking.E070``) is logged and hashed as
+    ``'blake2b'``.
     """
     if not session_key:
         return ''
     secret = settings.SECRET_KEY if secret_key is None else secret_key
-    return hashlib.blake2b(
-        session_key.encode('utf-8'), key=_session_hash_key(secret), digest_size=16,
-    ).hexdigest()
+    if _session_hash_method(method) == SESSION_HASH_EDX_PLATFORM:
+        return hmac.new(_edx_platform_session_hash_key(secret), _utf8(session_key), hashlib.md5).hexdigest()
+    return hashlib.blake2b(_utf8(session_key), key=_session_hash_key(secret), digest_size=16).hexdigest()
+
+
+def _session_hash_method(method):
+    if method is None:
+        method = getattr(settings, SESSION_HASH_SETTING_NAME, SESSION_HASH_BLAKE2B)
+    if method in SESSION_HASHES:
+        return method
+    _log_unknown_session_hash(repr(method))
+    return SESSION_HASH_BLAKE2B
+
+
+@lru_cache(maxsize=8)
+def _log_unknown_session_hash(method):
+    LOG.error('%s: unknown session hash %s (expected one of %s); hashing sessions with %r',
+              SESSION_HASH_SETTING_NAME, method, ', '.join(map(repr, SESSION_HASHES)), SESSION_HASH_BLAKE2B)
+
+
+def _utf8(text):
+    return text if isinstance(text, bytes) else text.encode('utf-8')
+
+
+@lru_cache(maxsize=8)
+def _edx_platform_session_hash_key(secret):
+    return hashlib.md5(_EDX_PLATFORM_SESSION_SALT + _utf8(secret)).digest()
 
 
 @lru_cache(maxsize=8)
 def _session_hash_key(secret):
-    if isinstance(secret, str):
-        secret = secret.encode('utf-8')
-    return hashlib.blake2b(secret, digest_size=64, person=_SESSION_HASH_PERSON).digest()
+    return hashlib.blake2b(_utf8(secret), digest_size=64, person=_SESSION_HASH_PERSON).digest()
 
 
 def user_fields(user):
@@ -254,13 +298,16 @@ async def auser_fields(request):
 
 
 def google_analytics_client_id(cookie):
-    """The client id in a Google Analytics ``_ga`` cookie (``GA1.2.1033501218.1368477899`` -> ``1033501218.1368477899``)."""
-    if not cookie:
+    """The client id in a Google Analytics ``_ga`` cookie (``GA1.2.1033501218.1368477899`` -> ``1033501218.1368477899``).
+
+    None unless the cookie has the documented shape ``GA1.<n>.<digits>.<digits>``
+    (:data:`GOOGLE_ANALYTICS_COOKIE_SHAPE`), so that no other text a client
+    sends in it reaches the events.
+    """
+    if not isinstance(cookie, str):
         return None
-    parts = cookie.split('.')
-    if len(parts) < 4:
-        return None
-    return '.'.join(parts[2:])
+    shape = GOOGLE_ANALYTICS_COOKIE_SHAPE.fullmatch(cookie)
+    return shape.group(1) if shape else None
 
 
 def context_callables():
@@ -303,14 +350,15 @@ def is_ignored_path(path):
 
 
 def censored_parameters(query_dict):
-    """``{key: [values]}`` of a ``QueryDict``, with the values of password-like keys replaced by ``'********'``."""
-    return {
-        key: [CENSORED_VALUE] * len(values) if PASSWORD_LIKE_KEY.search(key) else list(values)
-        for key, values in query_dict.lists()
-    }
+    """``{key: [values]}`` of a ``QueryDict``, with the values of censored keys replaced by ``'********'``.
+
+    The censored keys are :data:`eventtracking.django.censoring.CENSORED_KEYS`
+    plus those of ``EVENT_TRACKING_CENSORED_KEYS``.
+    """
+    return key_censor().parameters(query_dict)
 
 
-def _post_parameters(request):
+def _post_parameters(request, censor):
     """The censored POST parameters; ``{}`` when the body is not a readable form.
 
     A parse error must reach the view as if this middleware had not read the
@@ -320,7 +368,7 @@ def _post_parameters(request):
     answers any malformed form (400 for too many fields).
     """
     try:
-        return censored_parameters(request.POST)
+        return censor.parameters(request.POST)
     except Exception as exc:  # pylint: disable=broad-except
         LOG.warning('Request event for %r: the POST data could not be read (%s: %s); it is left out',
                     request.META.get('PATH_INFO', ''), type(exc).__name__, exc)

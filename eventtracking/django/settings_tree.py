@@ -31,7 +31,11 @@ ENGINE_KEY = 'ENGINE'
 OPTIONS_KEY = 'OPTIONS'
 
 BACKEND = 'backend'
+"""The role of a node that must be usable as a backend (it has a callable ``send``)."""
+
 PROCESSOR = 'processor'
+"""The role of a node that must be usable as a processor (it is callable)."""
+
 CHILD_ROLES = {'backends': BACKEND, 'processors': PROCESSOR}
 """Option names whose entries are backends (a mapping) or processors (a list) of the node they configure."""
 
@@ -74,6 +78,7 @@ class _Failed:
 
 
 FAILED = _Failed()
+"""What a node that could not be built becomes in collecting mode."""
 
 
 def item_path(path, key):
@@ -93,7 +98,7 @@ class TreeBuilder:
     imported raises ``ValueError('Cannot find class <path>')``; a constructor's
     own exception propagates. Either carries a note naming the setting path.
     With ``strict=False`` nothing raises: every problem is appended to
-    :attr:`problems`, a node that cannot be built becomes :data:`FAILED`, and
+    ``problems`` (a list of :class:`Problem`), a node that cannot be built becomes :data:`FAILED`, and
     the nodes above it are not constructed (so one mistake is reported once).
     Collecting mode also checks what strict mode leaves to the constructors:
     options against the class's signature, the options of a ``RegexFilter``,
@@ -103,6 +108,8 @@ class TreeBuilder:
     def __init__(self, strict=True):
         self.strict = strict
         self.problems = []
+        self.built = []
+        """Every object built, as ``(setting path, instance)``, children before their parents."""
 
     def build_backends(self, config, setting_name):
         """Build the mapping of name -> backend configured in the setting ``setting_name``."""
@@ -140,7 +147,7 @@ class TreeBuilder:
         else:
             result = node
         if not self.strict and role and not contains_failure(result):
-            result = self._check_role(result, path, role)
+            result = self._check_role(node, result, path, role)
         return result
 
     def resolve(self, node, path):
@@ -195,7 +202,7 @@ class TreeBuilder:
         if not valid:
             return FAILED
         try:
-            return cls(**built)
+            instance = cls(**built)
         except Exception as exc:  # pylint: disable=broad-except
             if self.strict:
                 exc.add_note(f'while constructing {node[ENGINE_KEY]} at {path}')
@@ -203,6 +210,8 @@ class TreeBuilder:
             self._report(E_CONSTRUCTION, path,
                          f'{node[ENGINE_KEY]} could not be constructed with these OPTIONS: {type(exc).__name__}: {exc}')
             return FAILED
+        self.built.append((path, instance))
+        return instance
 
     def _build_option(self, key, value, path):
         role = CHILD_ROLES.get(key)
@@ -262,8 +271,14 @@ class TreeBuilder:
                 ok = False
         return ok
 
-    def _check_role(self, result, path, role):
-        if isinstance(result, dict):
+    def _check_role(self, node, result, path, role):
+        """``result`` (built from ``node``) if it can serve as a ``role``; else report why and return FAILED.
+
+        Whether an ENGINE is missing is decided by the settings ``node``, not by
+        what was built: an instance of a class that subclasses ``dict`` is still
+        an object, checked for ``send`` or ``__call__`` like any other.
+        """
+        if isinstance(node, dict) and not is_engine_node(node):
             self._report(E_MALFORMED, path, f'used as a {role}, but has no {ENGINE_KEY!r} key',
                          hint=f"A {role} is a dict with 'ENGINE' (a dotted class path) and optional 'OPTIONS'.")
             return FAILED
@@ -339,6 +354,6 @@ def _qualified_name(obj):
 
 
 def _describe(value):
-    if isinstance(value, (str, int, float, bool, type(None), dict, list, tuple)):
+    if type(value) in (str, int, float, bool, type(None), dict, list, tuple):
         return f'{type(value).__name__} {value!r}'
     return f'an instance of {_qualified_name(value)}'

@@ -1,13 +1,18 @@
 """Assertions about events: partial, path-by-path comparison with chosen tolerances.
 
 An instrumentation test usually checks only the fields its code adds, so a
-global field added to every event later does not break hundreds of tests::
+global field added to every event later does not break hundreds of tests. By
+default the context and the root are compared only where the expected event
+gives fields, and the payload is compared whole; to compare only some payload
+fields too, tolerate more::
 
-    from eventtracking.testing import assert_event_matches
+    from eventtracking.testing import EventMatchTolerates, assert_event_matches
 
     assert_event_matches({'name': 'edx.course.enrollment.activated',
-                          'data': {'course_id': 'course-v1:edX+DemoX+Demo'}},
+                          'data': {'course_id': 'course-v1:edX+DemoX+Demo', 'mode': 'audit'}},
                          actual_event)
+    assert_event_matches({'data': {'course_id': 'course-v1:edX+DemoX+Demo'}}, actual_event,
+                         tolerate=EventMatchTolerates.lenient())
 
 Both event layouts are understood: this library's native one, whose payload is
 the ``data`` field, and the legacy Open edX one (``event_type``, payload in
@@ -185,6 +190,11 @@ def format_events(events):
     if not events:
         return '  (none)'
     return '\n'.join(f'  [{index}]\n{format_event(event, indent=4)}' for index, event in enumerate(events))
+
+
+def number_emitted(number):
+    """``'1 was emitted'`` or ``'<number> were emitted'``, for failure messages."""
+    return f'{number} was emitted' if number == 1 else f'{number} were emitted'
 
 
 def format_tolerances(tolerances):

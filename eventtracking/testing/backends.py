@@ -4,7 +4,7 @@ import threading
 
 
 class InMemoryBackend:
-    """Keep every event sent to it in :attr:`events`, in the order received.
+    """Keep every event sent to it in ``events`` (a list), in the order received.
 
     Configure it like any backend, in code or in Django settings::
 

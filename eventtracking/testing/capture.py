@@ -30,10 +30,10 @@ import time
 
 from eventtracking import tracker as tracker_module
 from eventtracking.backends.routing import RoutingBackend
-from eventtracking.events import event_name
+from eventtracking.events import event_name, safe_name
 from eventtracking.isolation import copy_event
 from eventtracking.testing.assertions import (
-    EventMatchTolerates, assert_events_match, format_events, format_tolerances, is_matching_event,
+    EventMatchTolerates, assert_events_match, format_events, format_tolerances, is_matching_event, number_emitted,
 )
 
 DEFAULT_TIMEOUT = 10.0
@@ -137,13 +137,25 @@ class EventCapture:
         __tracebackhide__ = True
         events = self.events
         if events:
-            raise AssertionError(f'Expected no events, {len(events)} were emitted:\n{format_events(events)}')
+            raise AssertionError(f'Expected no events, {number_emitted(len(events))}:\n{format_events(events)}')
 
     def assert_events_emitted(self):
         """Fail if no event was captured."""
         __tracebackhide__ = True
         if not self.events:
             raise AssertionError('Expected at least one event, none was emitted.')
+
+    def assert_all_valid(self):
+        """Fail if any captured event is unregistered or invalid, listing each one with its problems.
+
+        An event is valid when a registered event type has its name and its
+        ``data`` passes the type's schema (see :func:`eventtracking.registry.event_problems`).
+        Needs the ``schema`` extra.
+        """
+        __tracebackhide__ = True
+        message = invalid_events_message(self.events)
+        if message:
+            raise AssertionError(message)
 
     def wait_for_events(self, event_filter=None, number_of_matches=1, timeout=DEFAULT_TIMEOUT, tolerate=None):
         """Wait until at least ``number_of_matches`` captured events match ``event_filter``; return the matches.
@@ -214,6 +226,21 @@ class EventCapture:
         lines.append(f'Events captured{scope} ({len(counted)}):')
         lines.append(format_events(counted))
         return '\n'.join(lines)
+
+
+def invalid_events_message(events):
+    """A message listing each of ``events`` that is unregistered or invalid, with its position and problems;
+    '' when every one is registered and valid."""
+    from eventtracking.registry import event_problems  # pylint: disable=import-outside-toplevel  # the schema extra
+    failing = [(index, event, event_problems(event)) for index, event in enumerate(events)]
+    failing = [entry for entry in failing if entry[2]]
+    if not failing:
+        return ''
+    lines = [f'{len(failing)} of the {len(events)} event(s) emitted are unregistered or invalid:']
+    for index, event, problems in failing:
+        lines.append(f'  event {index} {safe_name(event_name(event))}:')
+        lines.extend(f'    {problem}' for problem in problems)
+    return '\n'.join(lines)
 
 
 class _MatchDuring:

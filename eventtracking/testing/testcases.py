@@ -11,7 +11,8 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess witho
 from eventtracking import tracker as tracker_module
 from eventtracking.backends.routing import RoutingBackend
 from eventtracking.django import DjangoTracker
-from eventtracking.testing.assertions import format_events
+from eventtracking.testing.assertions import format_events, number_emitted
+from eventtracking.testing.capture import invalid_events_message
 from eventtracking.testing.backends import InMemoryBackend
 from eventtracking.testing.clock import FROZEN_TIME, frozen_tracker_time
 
@@ -88,13 +89,21 @@ class EventTrackingTestCase(TestCase):
         events = self.backend.events
         if events:
             raise self.failureException(
-                f'Expected no events, {len(events)} were emitted:\n{format_events(events)}'
+                f'Expected no events, {number_emitted(len(events))}:\n{format_events(events)}'
             )
 
     def assert_events_emitted(self):
         """Fail if the in-memory backend received no event."""
         if not self.backend.events:
             raise self.failureException('Expected at least one event, none was emitted.')
+
+
+    def assert_all_events_valid(self):
+        """Fail if any event the in-memory backend received is unregistered or invalid, listing each one with its
+        problems (see :meth:`eventtracking.testing.capture.EventCapture.assert_all_valid`)."""
+        message = invalid_events_message(self.backend.events)
+        if message:
+            raise self.failureException(message)
 
 
 def _restore_default_tracker(previous):

@@ -245,8 +245,17 @@ class TestGetEventAndEmittedAssertions:
         with pytest.raises(AssertionError) as raised:
             captured.assert_no_events_emitted()
         message = str(raised.value)
-        assert message.startswith('Expected no events, 1 were emitted:\n  [0]\n')
+        assert message.startswith('Expected no events, 1 was emitted:\n  [0]\n')
         assert "'name': 'edx.unwanted'" in message
+
+    def test_assert_no_events_emitted_counts_the_events_in_the_plural(self):
+        with EventCapture() as captured:
+            emitter = tracker.Tracker()
+            emitter.emit('edx.unwanted', {'a': 1})
+            emitter.emit('edx.unwanted', {'a': 2})
+        with pytest.raises(AssertionError) as raised:
+            captured.assert_no_events_emitted()
+        assert str(raised.value).startswith('Expected no events, 2 were emitted:\n  [0]\n')
 
     def test_assert_events_emitted(self):
         with EventCapture() as captured:

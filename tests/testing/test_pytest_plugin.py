@@ -131,7 +131,10 @@ class TestNativeLayout:
     def test_assert_no_events_emitted(self, captured_events):
         captured_events.assert_no_events_emitted()
         tracker.emit('edx.oops')
-        with pytest.raises(AssertionError, match="Expected no events, 1 were emitted"):
+        with pytest.raises(AssertionError, match="Expected no events, 1 was emitted:"):
+            captured_events.assert_no_events_emitted()
+        tracker.emit('edx.oops.again')
+        with pytest.raises(AssertionError, match="Expected no events, 2 were emitted:"):
             captured_events.assert_no_events_emitted()
 
     def test_events_from_another_thread(self, captured_events):

@@ -97,9 +97,16 @@ class NativeLayoutTest(EventTrackingTestCase):
         with self.assertRaises(AssertionError) as raised:
             self.assert_no_events_emitted()
         message = str(raised.exception)
-        self.assertTrue(message.startswith('Expected no events, 1 were emitted:\n  [0]\n'), message)
+        self.assertTrue(message.startswith('Expected no events, 1 was emitted:\n  [0]\n'), message)
         self.assertIn("'data': {'secret': False}", message)
         self.assertIn('datetime.datetime(2013, 10, 3, 8, 24, 55', message)
+
+    def test_assert_no_events_emitted_counts_the_events_in_the_plural(self):
+        tracker.emit('edx.unexpected', {'n': 1})
+        tracker.emit('edx.unexpected', {'n': 2})
+        with self.assertRaises(AssertionError) as raised:
+            self.assert_no_events_emitted()
+        self.assertTrue(str(raised.exception).startswith('Expected no events, 2 were emitted:\n  [0]\n'))
 
     def test_assert_events_emitted(self):
         with self.assertRaises(AssertionError) as raised:

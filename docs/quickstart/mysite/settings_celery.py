@@ -11,7 +11,10 @@ EVENT_TRACKING_BACKENDS['enrollments'] = {
         'processors': [  # run in the web process, before the task is sent
             {
                 'ENGINE': 'eventtracking.processors.regex_filter.RegexFilter',
-                'OPTIONS': {'filter_type': 'allowlist', 'regular_expressions': [r'edx\.course\.enrollment\.']},
+                'OPTIONS': {
+                    'filter_type': 'allowlist',
+                    'regular_expressions': [r'edx\.course\.enrollment\.'],
+                },
             },
         ],
         'backends': {  # run in the Celery worker
@@ -28,4 +31,6 @@ LOGGING['handlers']['enrollments'] = {
     'filename': BASE_DIR / 'enrollments.log',
     'formatter': 'raw',
 }
-LOGGING['loggers']['enrollments'] = {'handlers': ['enrollments'], 'level': 'INFO', 'propagate': False}
+LOGGING['loggers']['enrollments'] = {
+    'handlers': ['enrollments'], 'level': 'INFO', 'propagate': False,
+}

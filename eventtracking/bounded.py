@@ -1,0 +1,97 @@
+"""Calls that give up waiting after a timeout, for clients that may block without one.
+
+A broker that accepts connections and never answers blocks a publishing call
+for as long as it hangs, unless the client library was given socket timeouts.
+:class:`BoundedCaller` runs the call on a helper thread and waits at most
+``timeout`` seconds for it: the caller gets :class:`CallTimedOut` and goes on,
+while the helper stays blocked until the server answers or the socket gives up.
+Idle helpers are kept for the next call, so a call costs a hand-off between
+two threads, not a new thread. A child process after ``os.fork()`` starts
+without helpers (the parent's threads do not exist there).
+"""
+
+import os
+import threading
+import weakref
+from queue import SimpleQueue
+
+MAX_IDLE_HELPERS = 4
+"""Helper threads kept waiting for work; more are started while others are busy (or stuck), then end."""
+
+
+class CallTimedOut(TimeoutError):
+    """The call did not return within the timeout; it may still complete later, on its helper thread."""
+
+
+class _Call:
+    __slots__ = ('function', 'args', 'done', 'result', 'error')
+
+    def __init__(self, function, args):
+        self.function = function
+        self.args = args
+        self.done = threading.Event()
+        self.result = None
+        self.error = None
+
+    def run(self):
+        try:
+            self.result = self.function(*self.args)
+        except BaseException as exc:  # pylint: disable=broad-except  # handed to the waiting caller
+            self.error = exc
+        self.done.set()
+
+
+class BoundedCaller:
+    """Run ``function(*args)`` on a helper thread and wait for it at most ``timeout`` seconds.
+
+    ``timeout=None`` calls the function directly, in the caller's thread.
+    """
+
+    def __init__(self, timeout, name='eventtracking-bounded-call'):
+        self.timeout = timeout
+        self.name = name
+        self._lock = threading.Lock()
+        self._idle = []
+        _CALLERS.add(self)
+
+    def __call__(self, function, *args):
+        """Return what ``function(*args)`` returns, raise what it raises, or raise :class:`CallTimedOut`."""
+        if self.timeout is None:
+            return function(*args)
+        call = _Call(function, args)
+        with self._lock:
+            inbox = self._idle.pop() if self._idle else None
+        if inbox is None:
+            inbox = SimpleQueue()
+            threading.Thread(target=self._serve, args=(inbox,), name=self.name, daemon=True).start()
+        inbox.put(call)
+        if not call.done.wait(self.timeout):
+            raise CallTimedOut(f'no answer within {self.timeout:g} s')
+        if call.error is not None:
+            raise call.error
+        return call.result
+
+    def _serve(self, inbox):
+        while True:
+            inbox.get().run()
+            with self._lock:
+                if len(self._idle) >= MAX_IDLE_HELPERS:
+                    return
+                self._idle.append(inbox)
+
+    def forget_helpers(self):
+        """Drop the idle helpers (in a child process after ``fork``, where their threads do not exist)."""
+        self._lock = threading.Lock()
+        self._idle = []
+
+
+_CALLERS = weakref.WeakSet()
+
+
+def _forget_all_helpers():
+    for caller in list(_CALLERS):
+        caller.forget_helpers()
+
+
+if hasattr(os, 'register_at_fork'):
+    os.register_at_fork(after_in_child=_forget_all_helpers)

@@ -1,0 +1,1 @@
+"""A Django project of two apps, each with a ``tracking_events`` module, for the autodiscovery tests."""

@@ -1,0 +1,1 @@
+"""A test app of the autodiscovery project."""

@@ -1,0 +1,45 @@
+"""A missing extra gives the same ImportError everywhere: the module, the library, the pip command."""
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from eventtracking._extras import missing_extra
+
+
+def test_missing_extra_names_the_module_the_library_and_the_command():
+    try:
+        import no_such_library_for_eventtracking  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
+    except ImportError as exc:
+        error = missing_extra('mongo', 'eventtracking.backends.mongodb', exc)
+    assert isinstance(error, ImportError)
+    assert error.name == 'no_such_library_for_eventtracking'
+    assert str(error) == (
+        "eventtracking.backends.mongodb needs 'no_such_library_for_eventtracking', which is not installed: "
+        "pip install 'eventtracking[mongo]' (No module named 'no_such_library_for_eventtracking')"
+    )
+
+
+@pytest.mark.parametrize('module, library, extra', [
+    ('eventtracking.django', 'django', 'django'),
+    ('eventtracking.backends.mongodb', 'pymongo', 'mongo'),
+    ('eventtracking.backends.event_bus', 'openedx_events', 'eventbus'),
+    ('eventtracking.handlers', 'openedx_events', 'eventbus'),
+])
+def test_every_extra_is_named_the_same_way(module, library, extra):
+    program = textwrap.dedent(f"""
+        import sys
+        sys.modules[{library!r}] = None
+        try:
+            import {module}
+        except ImportError as exc:
+            print(exc)
+            print(type(exc.__cause__).__name__)
+    """)
+    result = subprocess.run([sys.executable, '-c', program], capture_output=True, text=True, check=True, timeout=60)
+    message, cause = result.stdout.strip().splitlines()
+    assert message.startswith(
+        f"{module} needs {library!r}, which is not installed: pip install 'eventtracking[{extra}]' ("), message
+    assert cause in ('ImportError', 'ModuleNotFoundError')
