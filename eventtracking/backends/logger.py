@@ -226,7 +226,8 @@ class LoggerBackend:
                 raise
             raise error from exc
         if self.max_event_size is None or len(event_str) <= self.max_event_size:
-            if self.writes():
+            logger = self.event_logger
+            if (logger.handlers and logger.isEnabledFor(self.levelno)) or self.writes():  # the usual case first
                 self.log(event_str)
                 return
             self.counters.increment(DISABLED)
