@@ -80,7 +80,8 @@ class SegmentBackend:
     the process exits: an exit handler waits up to ``exit_timeout`` seconds
     (default :data:`EXIT_TIMEOUT`) for the client to upload them, then
     counts and logs what is left. The client is process-wide: its losses are
-    counted by the ``SegmentBackend`` constructed last. The Segment client
+    counted by the ``SegmentBackend`` that sent to it last (not by one only
+    built, as the system checks build one). The Segment client
     keeps the event in its queue, so this backend gets its own copy of each
     event in a routing tree.
     """
@@ -88,6 +89,7 @@ class SegmentBackend:
     def __init__(self, exit_timeout=EXIT_TIMEOUT):
         self.counters = EventCounters()
         self.failure_log = RateLimitedLog(LOG)
+        self.exit_timeout = exit_timeout
         self._client = None
         if analytics is None:
             if not _UNAVAILABLE_SAID:
@@ -97,7 +99,6 @@ class SegmentBackend:
                     "Segment. Install it with pip install 'eventtracking[segment]'."
                 )
             return
-        _WATCH.report_to(self, exit_timeout)
 
     @property
     def stats(self):
@@ -127,9 +128,9 @@ class SegmentBackend:
             self._drop_oversize(name)  # the client's own check, which the estimate missed: its error holds the event
             return
         client = getattr(analytics, 'default_client', None)
-        if client is not self._client:
+        if client is not self._client or _WATCH.backend is not self:
             self._client = client
-            _WATCH.watch(client)
+            _WATCH.watch(client, self)
         if isinstance(result, tuple) and result and result[0] is False:
             self.counters.increment(BACKEND_ERROR)
             self.failure_log.warning(
@@ -153,7 +154,7 @@ def _message_size(user_id, name, event, context):
 
 
 class _ClientWatch:
-    """Counts, for the backend constructed last, what the Segment client loses after accepting events.
+    """Counts, for the backend that sent to it last, what the Segment client loses after accepting events.
 
     Once per client, :meth:`watch` wraps its ``on_error`` callback (and its
     consumers', which took a copy) and registers an exit handler. Exit
@@ -162,20 +163,14 @@ class _ClientWatch:
     """
 
     def __init__(self):
-        self.counters = None
-        self.failure_log = None
-        self.exit_timeout = EXIT_TIMEOUT
+        self.backend = None
         self.exited = False
         self._watched = set()
         self._lock = threading.Lock()
 
-    def report_to(self, backend, exit_timeout):
-        self.counters = backend.counters
-        self.failure_log = backend.failure_log
-        self.exit_timeout = exit_timeout
-
-    def watch(self, client):
-        """Count the losses of ``client``, if it is a Segment client with a queue (not a test's mock)."""
+    def watch(self, client, backend):
+        """Count the losses of ``client`` for ``backend``, if it is a Segment client with a queue (not a mock)."""
+        self.backend = backend
         if not isinstance(getattr(client, 'queue', None), queue.Queue):
             return
         with self._lock:
@@ -195,11 +190,11 @@ class _ClientWatch:
         atexit.register(self.flush_at_exit, client)
 
     def _lost(self, batch, error):
-        counters = self.counters
-        if counters is None or self.exited:
+        backend = self.backend
+        if backend is None or self.exited:
             return
-        counters.increment(PUBLISH_ERROR, len(batch))
-        self.failure_log.error(
+        backend.counters.increment(PUBLISH_ERROR, len(batch))
+        backend.failure_log.error(
             PUBLISH_ERROR, '%d event(s) lost (%s): the Segment client could not upload them: %s: %s', len(batch),
             PUBLISH_ERROR, type(error).__name__, error)
 
@@ -208,17 +203,19 @@ class _ClientWatch:
 
         No wait without a running consumer thread (nothing would upload).
         """
-        deadline = time.monotonic() + self.exit_timeout
+        backend = self.backend
+        timeout = backend.exit_timeout if backend is not None else EXIT_TIMEOUT
+        deadline = time.monotonic() + timeout
         pending = client.queue
         consumers = getattr(client, 'consumers', None) or ()
         while pending.unfinished_tasks and time.monotonic() < deadline and any(c.is_alive() for c in consumers):
             time.sleep(0.05)
         left = pending.unfinished_tasks
         self.exited = True  # what the client reports after this is already in ``left``
-        if left and self.counters is not None:
-            self.counters.increment(PUBLISH_ERROR, left)
+        if left and backend is not None:
+            backend.counters.increment(PUBLISH_ERROR, left)
             LOG.error('Segment client at exit: %d event(s) still queued after waiting up to %.1f s for the upload, '
-                      'lost (%s)', left, self.exit_timeout, PUBLISH_ERROR)
+                      'lost (%s)', left, timeout, PUBLISH_ERROR)
 
 
 _WATCH = _ClientWatch()

@@ -134,3 +134,17 @@ def test_events_still_queued_at_exit_are_flushed_within_the_timeout_then_counted
     assert len(at_exit) == 1, finished.stderr
     left = int(at_exit[0].split('at exit: ')[1].split()[0])
     assert 0 < left <= 2000
+
+
+def test_a_backend_only_built_later_as_the_checks_do_does_not_take_the_counts(client_for):
+    client = client_for(status=500)
+    sending = SegmentBackend()
+    sending.send(page_view())
+    client.flush()
+
+    built_only = SegmentBackend()
+    sending.send(page_view(1))
+    client.flush()
+
+    assert sending.stats == {'publish_error': 2}
+    assert built_only.stats == {}
