@@ -10,10 +10,11 @@ counts.
 """
 
 import json
+import sys
 from datetime import date, datetime, timezone
 from json.encoder import c_make_encoder, encode_basestring_ascii
 
-from eventtracking.events import event_name
+from eventtracking.events import event_name, safe_name
 from eventtracking.exceptions import (
     CircularEventError, EventTooDeepError, ImproperlyConfigured, UnserializableEventError,
 )
@@ -134,22 +135,57 @@ def event_encoder(encoder, owner):
     return standard_encode if encoder == 'json' else orjson_encoder(owner)
 
 
-def serialization_error(event, exc, field=None):
-    """The error to raise for ``exc``, raised while encoding ``event`` (or its ``field``): it names the event.
+STACK_ALLOWANCE = 100
+"""Levels of the recursion limit left for the caller's frames when deciding that an event is ``too_deep``."""
 
-    A ``TypeError`` becomes ``UnserializableEventError``, a ``RecursionError``
-    ``EventTooDeepError``, a circular-reference ``ValueError``
-    ``CircularEventError``; any other ``ValueError`` is returned as it is.
+
+def serialization_error(event, exc, field=None, value=None):
+    """The error to raise for ``exc``, raised while encoding ``event`` (or ``value``, its ``field``): it names the event.
+
+    A ``TypeError`` becomes ``UnserializableEventError``, a circular-reference
+    ``ValueError`` ``CircularEventError``; any other ``ValueError`` is
+    returned as it is. A ``RecursionError`` becomes ``EventTooDeepError``
+    only when the value's own nesting reaches the recursion limit less
+    :data:`STACK_ALLOWANCE`; otherwise it is the caller's stack that ran out
+    (``emit`` called from deep recursion), and the ``RecursionError`` is
+    returned as it is (a routing backend counts it as ``backend_error``).
+    The event's name is rendered with :func:`~eventtracking.events.safe_name`.
     """
     name = event_name(event)
-    what = f'event {name!r}' if field is None else f'event {name!r}: {field}'
+    shown = safe_name(name)
+    what = f'event {shown}' if field is None else f'event {shown}: {field}'
     if isinstance(exc, TypeError):
         return UnserializableEventError(f'{what} is not JSON serializable: {exc}', name)
     if isinstance(exc, RecursionError):
+        if field is None:
+            value = event
+        if not _nested_at_least(value, sys.getrecursionlimit() - STACK_ALLOWANCE):
+            return exc
         return EventTooDeepError(f'{what} is nested too deeply to serialize', name)
     if 'ircular' in str(exc):
         return CircularEventError(f'{what} refers to itself: {exc}', name)
     return exc
+
+
+def _nested_at_least(value, depth):
+    """True if dicts, lists and tuples are nested ``depth`` levels deep in ``value``; uses no recursion."""
+    pending = [(value, 1)]
+    seen = set()
+    while pending:
+        item, level = pending.pop()
+        if isinstance(item, dict):
+            children = item.values()
+        elif isinstance(item, (list, tuple)):
+            children = item
+        else:
+            continue
+        if level >= depth:
+            return True
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        pending.extend((child, level + 1) for child in children)
+    return False
 
 
 def encode_event(encode, event, value=None, field=None):
@@ -160,7 +196,7 @@ def encode_event(encode, event, value=None, field=None):
     try:
         return encode(event if value is None and field is None else value)
     except (TypeError, ValueError, RecursionError) as exc:
-        error = serialization_error(event, exc, field)
+        error = serialization_error(event, exc, field, value)
         if error is exc:
             raise
         raise error from exc

@@ -18,9 +18,11 @@ except ImportError as exc:
     raise missing_extra('eventbus', __name__, exc) from exc
 
 from eventtracking.backends.event_bus import EventBusRoutingBackend
+from eventtracking.events import safe_name
 from eventtracking.exceptions import UncopyableEventError
 from eventtracking.isolation import copy_event, mutates_events
 from eventtracking.processors.exceptions import EventEmissionExit
+from eventtracking.ratelimit import RateLimitedLog
 from eventtracking.stats import FILTERED, NO_TRACKER, EventCounters
 from eventtracking.tracker import get_tracker
 
@@ -30,6 +32,9 @@ UNREADABLE = 'unreadable'
 
 COUNTERS = EventCounters()
 """Tracking logs from the bus that no backend could get: ``no_tracker`` or ``unreadable`` (bad JSON)."""
+
+FAILURE_LOG = RateLimitedLog(logger)
+"""The failure lines of this module: at most one a minute per reason (and backend) after the first."""
 
 
 @receiver(TRACKING_EVENT_EMITTED, dispatch_uid='eventtracking.handlers.send_tracking_log_to_backends')
@@ -41,13 +46,15 @@ def send_tracking_log_to_backends(sender, signal, **kwargs):  # pylint: disable=
     ``TrackingLogData`` (``data`` and ``context`` decoded from JSON); then,
     for every top-level :class:`EventBusRoutingBackend`, its processors run on
     a private copy (``EventEmissionExit`` skips that backend) and the result
-    goes to its nested backends. Failures are logged and counted, never raised.
+    goes to its nested backends. Failures are counted, logged through
+    :data:`FAILURE_LOG` with the event's name only, never raised.
     """
     if not kwargs.get(SIGNAL_PROCESSED_FROM_EVENT_BUS, False):
         logger.debug('Event received from a non-event bus backend, skipping...')
         return
     tracking_log = kwargs.get('tracking_log')
     name = getattr(tracking_log, 'name', None)
+    shown = safe_name(name)
     try:
         event = {
             'name': name,
@@ -57,15 +64,16 @@ def send_tracking_log_to_backends(sender, signal, **kwargs):  # pylint: disable=
         }
     except (AttributeError, TypeError, ValueError) as exc:
         COUNTERS.increment(UNREADABLE)
-        logger.error('Dropped tracking log %r from the event bus (%s): %r', name, UNREADABLE, exc)
+        FAILURE_LOG.error(UNREADABLE, 'Dropped tracking log %s from the event bus (%s): %s', shown, UNREADABLE,
+                          type(exc).__name__)
         return
 
     try:
         tracker = get_tracker()
     except KeyError:
         COUNTERS.increment(NO_TRACKER)
-        logger.error('Dropped tracking log %r from the event bus (%s): no default tracker is registered',
-                     name, NO_TRACKER)
+        FAILURE_LOG.error(NO_TRACKER, 'Dropped tracking log %s from the event bus (%s): no default tracker is '
+                          'registered', shown, NO_TRACKER)
         return
 
     engines = [(key, engine) for key, engine in tracker.backends.items() if isinstance(engine, EventBusRoutingBackend)]
@@ -75,11 +83,13 @@ def send_tracking_log_to_backends(sender, signal, **kwargs):  # pylint: disable=
             processed_event = engine.process_event(own_copy)
         except UncopyableEventError as exc:
             engine.counters.increment(exc.reason)
-            logger.warning('Dropped event %r for backend %s (%s): %s', name, key, exc.reason, exc)
+            FAILURE_LOG.warning((exc.reason, key), 'Dropped event %s for backend %s (%s): %s', shown, key,
+                                exc.reason, exc)
             continue
         except EventEmissionExit:
             engine.counters.increment(FILTERED)
-            logger.info(f'[EventEmissionExit] skipping event {name}')  # the original's exact text: tests match it
+            # the original's exact text for a string name (tests match it)
+            logger.info('[EventEmissionExit] skipping event %s', name if isinstance(name, str) else shown)
             continue
-        logger.debug('Successfully processed event %r for backend %s', name, key)
+        logger.debug('Successfully processed event %s for backend %s', shown, key)
         engine.send_to_backends(processed_event)

@@ -22,7 +22,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from uuid import UUID
 
-from eventtracking.events import event_name
+from eventtracking.events import event_name, safe_name
 from eventtracking.exceptions import UncopyableEventError
 
 _IMMUTABLE_TYPES = frozenset({
@@ -63,7 +63,8 @@ def _uncopyable(event, exc):
         reason = 'it is nested too deeply to copy'
     else:
         reason = f'it holds a value that cannot be copied ({type(exc).__name__}: {exc})'
-    return UncopyableEventError(f'event {event_name(event)!r} cannot be isolated: {reason}', event_name(event))
+    name = event_name(event)
+    return UncopyableEventError(f'event {safe_name(name)} cannot be isolated: {reason}', name)
 
 
 def _copy_value(value):

@@ -63,7 +63,7 @@ class RateLimitedLog:
         self._kinds = {}  # kind -> [time of the last line written, lines suppressed since]
         _INSTANCES.add(self)
 
-    def log(self, kind, level, msg, *args, exc_info=False):
+    def log(self, kind, level, msg, *args, exc_info=None):
         """Log ``msg % args`` at ``level`` unless a line of ``kind`` was written less than ``interval`` ago.
 
         Returns True when the line was written. ``exc_info=True`` attaches the

@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 
 from eventtracking import on_commit
 from eventtracking.backends.routing import RoutingBackend
+from eventtracking.events import safe_name
 from eventtracking.locator import DefaultContextLocator
 from eventtracking.stats import EMIT_ERROR, NO_TRACKER, EventCounters, merge_stats
 
@@ -67,7 +68,10 @@ class Tracker:
     @property
     def stats(self):
         """Counts by reason of every event filtered, dropped or failed anywhere in this tracker's tree."""
-        return merge_stats(self.counters.snapshot(), self.routing_backend.stats)
+        without_stack = {EMIT_ERROR: self._emit_errors_without_stack} if self._emit_errors_without_stack else {}
+        return merge_stats(self.counters.snapshot(), without_stack, self.routing_backend.stats)
+
+    _emit_errors_without_stack = 0  # emit_error events that could not be counted in self.counters: see emit
 
     def emit(self, name=None, data=None):
         """Build an event stamped with the current UTC time and the entered contexts, and route it.
@@ -78,8 +82,17 @@ class Tracker:
         try:
             self.routing_backend.send(self.build_event(name, data))
         except Exception:  # pylint: disable=broad-except
-            self.counters.increment(EMIT_ERROR)
-            LOG.exception('Failed to emit event %r', name)
+            # RecursionError too: emit may be called with the stack nearly exhausted (from deep recursion), where
+            # any call can raise it, logging's own and even a comparison included. The caller must not get it, and
+            # the event is counted once: if increment() cannot run, in an attribute, which needs no call.
+            try:
+                self.counters.increment(EMIT_ERROR)
+            except RecursionError:
+                self._emit_errors_without_stack += 1
+            try:
+                LOG.exception('Failed to emit event %s', safe_name(name))
+            except RecursionError:
+                pass  # no stack left to log with; the event is counted
 
     def build_event(self, name=None, data=None):
         """Return the event :meth:`emit` would route now, without routing it: name, UTC time, data, context."""
@@ -148,7 +161,7 @@ def emit(name=None, data=None):
         default = TRACKERS[DEFAULT_TRACKER_NAME]
     except KeyError:
         UNROUTED.increment(NO_TRACKER)
-        LOG.warning('Dropped event %r: no default tracker is registered', name)
+        LOG.warning('Dropped event %s: no default tracker is registered', safe_name(name))
         return
     default.emit(name, data)
 

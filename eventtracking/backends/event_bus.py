@@ -40,8 +40,9 @@ except ImportError as exc:
 from eventtracking.backends.routing import RoutingBackend
 from eventtracking.config import SEND_TRACKING_EVENT_EMITTED_SIGNAL
 from eventtracking.encoding import encode_event, standard_encode
-from eventtracking.events import event_name
+from eventtracking.events import event_name, safe_name
 from eventtracking.exceptions import EventDropped
+from eventtracking.ratelimit import RateLimitedLog
 from eventtracking.stats import PUBLISH_ERROR
 
 logger = logging.getLogger(__name__)
@@ -70,12 +71,14 @@ class EventBusRoutingBackend(RoutingBackend):
 
     An event that cannot be encoded raises an ``EventDropped`` subclass (a
     ``TypeError`` or ``ValueError``), which a routing backend logs and counts.
-    A signal receiver (the bus producer) that fails is logged at ERROR and
-    counted as ``publish_error``.
+    A signal receiver (the bus producer) that fails is counted as
+    ``publish_error`` and logged at ERROR, at most once a minute per receiver
+    after the first line.
     """
 
     def __init__(self, processors=None, backends=None, backend_name=''):
         self.backend_name = backend_name
+        self.publish_log = RateLimitedLog(logger)
         super().__init__(processors=processors, backends=backends)
 
     def send(self, event):
@@ -86,7 +89,7 @@ class EventBusRoutingBackend(RoutingBackend):
         if name not in getattr(settings, 'EVENT_BUS_TRACKING_LOGS', []):
             return
         if _PUBLISHED.by_sibling(event, self):
-            logger.debug('Tracking log %s already sent to the event bus by another backend', name)
+            logger.debug('Tracking log %s already sent to the event bus by another backend', safe_name(name))
             return
 
         tracking_log = TrackingLogData(
@@ -102,10 +105,11 @@ class EventBusRoutingBackend(RoutingBackend):
         if failures:
             self.counters.increment(PUBLISH_ERROR)
             for receiver, response in failures:
-                logger.error('Tracking log %r (%s): receiver %s of TRACKING_EVENT_EMITTED failed: %r',
-                             name, PUBLISH_ERROR, _receiver_name(receiver), response)
+                self.publish_log.error((PUBLISH_ERROR, _receiver_name(receiver)),
+                                       'Tracking log %s (%s): receiver %s of TRACKING_EVENT_EMITTED failed: %r',
+                                       safe_name(name), PUBLISH_ERROR, _receiver_name(receiver), response)
             return
-        logger.debug('Tracking log %s emitted to the event bus.', name)
+        logger.debug('Tracking log %s emitted to the event bus.', safe_name(name))
 
 
 EventBusBackend = EventBusRoutingBackend
@@ -124,8 +128,8 @@ def _timestamp(event):
         else:
             return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=timezone.utc)
     raise InvalidTimestampError(
-        f'event {event_name(event)!r} has the timestamp {value!r}: the event bus needs a datetime '
-        'or an ISO 8601 string', event_name(event),
+        f'event {safe_name(event_name(event))} has a timestamp of type {type(value).__name__}: the event bus '
+        'needs a datetime or an ISO 8601 string', event_name(event),
     )
 
 

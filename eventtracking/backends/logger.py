@@ -11,9 +11,10 @@ from eventtracking.encoding import (  # pylint: disable=unused-import  # names t
     ENCODERS, UTC, DateTimeJSONEncoder, orjson_encoder as _orjson_encoder, serialization_error as _serialization_error,
     standard_encode, utc_isoformat,
 )
-from eventtracking.events import event_name
+from eventtracking.events import event_name, safe_name
 from eventtracking.exceptions import ImproperlyConfigured
-from eventtracking.stats import OVERSIZE, EventCounters
+from eventtracking.ratelimit import RateLimitedLog
+from eventtracking.stats import DISABLED, OVERSIZE, EventCounters
 
 MAX_EVENT_SIZE = 1024  # characters of the JSON line
 
@@ -54,6 +55,16 @@ class LoggerBackend:
     Called directly, :meth:`send` raises ``TypeError`` for a value it cannot
     serialize and ``ValueError`` for a circular structure; inside a routing tree
     these are logged as one WARNING line and counted.
+
+    A line the logger would not write is counted as ``disabled`` (and said,
+    at most once a minute, on this module's logger), deciding as
+    ``logging`` does at the time of the event: not written when
+    ``isEnabledFor(level)`` is false (the logger is ``disabled``,
+    ``logging.disable`` covers the level, or the effective level is above
+    it), nor when no handler exists on the logger or its ancestors
+    (following ``propagate``) unless ``logging.lastResort`` takes it
+    (WARNING and above). A handler's own level or filters are not looked
+    at: logging counts such a handler as found.
     """
 
     mutates_events = False
@@ -85,12 +96,24 @@ class LoggerBackend:
         self._encode = standard_encode if self.encoder == 'json' else _orjson_encoder()
         self.event_logger = logging.getLogger(name)
         self.log = getattr(self.event_logger, level.lower())
+        self.levelno = logging.getLevelName(level.upper())
         self.counters = EventCounters()
+        self.failure_log = RateLimitedLog(LOG)
 
     @property
     def stats(self):
-        """Counts by reason of the events this backend dropped (``oversize``)."""
+        """Counts by reason of the events this backend dropped (``oversize``, ``disabled``)."""
         return self.counters.snapshot()
+
+    def writes(self):
+        """True if the logger writes a line at this backend's level now (see the class docstring)."""
+        logger = self.event_logger
+        if not logger.isEnabledFor(self.levelno):  # cached by logging until its configuration changes
+            return False
+        if logger.handlers:
+            return True
+        last_resort = logging.lastResort
+        return logger.hasHandlers() or (last_resort is not None and self.levelno >= last_resort.level)
 
     def send(self, event):
         """Write ``event`` as one JSON line, unless it is longer than ``max_event_size``."""
@@ -102,11 +125,20 @@ class LoggerBackend:
                 raise
             raise error from exc
         if self.max_event_size is None or len(event_str) <= self.max_event_size:
-            self.log(event_str)
+            logger = self.event_logger
+            if (logger.handlers and logger.isEnabledFor(self.levelno)) or self.writes():  # the usual case first
+                self.log(event_str)
+                return
+            self.counters.increment(DISABLED)
+            self.failure_log.warning(
+                DISABLED, 'Dropped event %s (%s): logger %r does not write at level %s (its level, disabled, or '
+                'no handler)', safe_name(event_name(event)), DISABLED, self.event_logger.name,
+                logging.getLevelName(self.levelno))
             return
         self.counters.increment(OVERSIZE)
-        LOG.warning(
-            'Dropped event %r (%s): its JSON is %d characters long, over the max_event_size of %d of logger %r',
-            event_name(event), OVERSIZE, len(event_str), self.max_event_size, self.event_logger.name,
+        self.failure_log.warning(
+            OVERSIZE, 'Dropped event %s (%s): its JSON is %d characters long, over the max_event_size of %d of '
+            'logger %r', safe_name(event_name(event)), OVERSIZE, len(event_str), self.max_event_size,
+            self.event_logger.name,
         )
 

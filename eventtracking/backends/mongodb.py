@@ -1,19 +1,24 @@
 """A backend that inserts every event as a document into a MongoDB collection (pymongo 4).
 
 The client never holds a request up for long: unless told otherwise it waits
-at most :data:`SERVER_SELECTION_TIMEOUT_MS` for a server, and after finding
-none it skips inserts for ``backoff`` seconds instead of paying that wait
-again on every event. Each event skipped or lost is logged and counted in
-:attr:`MongoBackend.stats`.
+at most :data:`SERVER_SELECTION_TIMEOUT_MS` for a server, :data:`CONNECT_TIMEOUT_MS`
+for a connection and :data:`SOCKET_TIMEOUT_MS` for an answer (a hung server
+that accepts connections and never answers), and after a server was found
+unreachable or hung it skips inserts for ``backoff`` seconds instead of paying
+that wait again on every event. Each event skipped or lost is counted in
+:attr:`MongoBackend.stats` and logged, at most once a minute per reason after
+the first line, never with event values.
 """
 
 import logging
+import re
 import time
 from urllib.parse import parse_qsl, urlsplit
 
 from eventtracking._extras import missing_extra
-from eventtracking.events import event_name
+from eventtracking.events import event_name, safe_name
 from eventtracking.exceptions import ImproperlyConfigured, UnserializableEventError
+from eventtracking.ratelimit import RateLimitedLog
 from eventtracking.stats import BACKED_OFF, BACKEND_ERROR, EventCounters
 
 try:
@@ -32,6 +37,12 @@ SERVER_SELECTION_TIMEOUT_MS = 1000
 pymongo 4 re-checks the topology every 0.5 s while it selects a server, so
 a timeout below 500 ms still costs about 0.5 s.
 """
+
+CONNECT_TIMEOUT_MS = 1000
+"""Default ``connectTimeoutMS`` of the client (pymongo's own is 20000): also bounds the handshake."""
+
+SOCKET_TIMEOUT_MS = 2000
+"""Default ``socketTimeoutMS`` of the client (pymongo's own is no limit): the longest wait for an answer."""
 
 BACKOFF = 5.0
 """Default seconds during which inserts are skipped after the server was found unreachable."""
@@ -60,17 +71,20 @@ class MongoBackend:
         can be reached.
     ``extra`` (``{}``)
         Further ``MongoClient`` keyword arguments (not changed by the backend).
-        Defaults: ``w=0`` (no write acknowledgement), ``tz_aware=True`` and
-        ``serverSelectionTimeoutMS=1000``; a value given here or in the URI
-        wins.
+        Defaults: ``w=0`` (no write acknowledgement: fire-and-forget, see
+        :ref:`what w=0 can lose <mongodb-w0>`), ``tz_aware=True``, ``serverSelectionTimeoutMS=1000``,
+        ``connectTimeoutMS=1000`` and ``socketTimeoutMS=2000``; a value given
+        here or in the URI wins.
     ``backoff`` (5.0)
-        Seconds during which inserts are skipped, each logged at WARNING and
-        counted as ``backed_off``, after the server was unreachable
-        (``ConnectionFailure``). 0 tries every event.
+        Seconds during which inserts are skipped, each counted as
+        ``backed_off``, after the server was unreachable or did not answer in
+        time (``ConnectionFailure``, which includes pymongo's timeouts). 0
+        tries every event.
 
     ``send`` never raises for MongoDB: a ``PyMongoError`` is logged and
     counted as ``backend_error``, a ``BSONError`` (a value BSON cannot
-    encode) as ``unserializable``. ``insert_one`` adds ``_id``
+    encode) as ``unserializable``; the lines name the event and the error's
+    type, never a value of the event. ``insert_one`` adds ``_id``
     to the document, so a routing tree hands this backend its own copy.
     """
 
@@ -97,8 +111,10 @@ class MongoBackend:
         extra['w'] = extra.get('w', 0)
         extra['tz_aware'] = extra.get('tz_aware', True)
         given = _given_options(host, extra)
-        if 'serverselectiontimeoutms' not in given:
-            extra['serverSelectionTimeoutMS'] = SERVER_SELECTION_TIMEOUT_MS
+        for option, default in (('serverSelectionTimeoutMS', SERVER_SELECTION_TIMEOUT_MS),
+                                ('connectTimeoutMS', CONNECT_TIMEOUT_MS), ('socketTimeoutMS', SOCKET_TIMEOUT_MS)):
+            if option.lower() not in given:
+                extra[option] = default
         if user or password:
             extra.setdefault('username', user)
             extra.setdefault('password', password)
@@ -106,6 +122,7 @@ class MongoBackend:
                 extra['authSource'] = db_name
 
         self.counters = EventCounters()
+        self.failure_log = RateLimitedLog(log)
         self._retry_at = 0.0
         self._indexes_pending = True
         self.connection = MongoClient(host=host, port=port, **extra)
@@ -161,8 +178,9 @@ class MongoBackend:
             remaining = self._retry_at - time.monotonic()
             if remaining > 0:
                 self.counters.increment(BACKED_OFF)
-                log.warning('Dropped event %r (%s): MongoDB was unreachable moments ago; next insert attempt in '
-                            '%.1f s', event_name(event), BACKED_OFF, remaining)
+                self.failure_log.warning(
+                    BACKED_OFF, 'Dropped event %s (%s): MongoDB was unreachable moments ago; next insert attempt '
+                    'in %.1f s', _name(event), BACKED_OFF, remaining)
                 return
         try:
             self._ensure_indexes()
@@ -170,18 +188,44 @@ class MongoBackend:
         except ConnectionFailure as exc:
             self._back_off()
             self.counters.increment(BACKEND_ERROR)
-            log.error('Error inserting to MongoDB event tracker backend: event %r lost (%s), no server reachable '
-                      '(%s); skipping inserts for %.1f s', event_name(event), BACKEND_ERROR, exc, self.backoff)
+            self.failure_log.error(
+                'unreachable', 'Error inserting to MongoDB event tracker backend: event %s lost (%s), no server '
+                'reachable in time (%s: %s); skipping inserts for %.1f s', _name(event), BACKEND_ERROR,
+                type(exc).__name__, exc, self.backoff)
         except BSONError as exc:
             self.counters.increment(UNSERIALIZABLE)
-            log.warning('Error inserting to MongoDB event tracker backend: event %r lost (%s): %s',
-                        event_name(event), UNSERIALIZABLE, exc)
+            self.failure_log.warning(
+                UNSERIALIZABLE, 'Error inserting to MongoDB event tracker backend: event %s lost (%s): BSON cannot '
+                'encode %s', _name(event), UNSERIALIZABLE, _unencodable(exc))
+        except OperationFailure as exc:
+            self.counters.increment(BACKEND_ERROR)
+            self.failure_log.error(
+                (BACKEND_ERROR, 'operation'), 'Error inserting to MongoDB event tracker backend: event %s lost (%s): '
+                '%s, code %s', _name(event), BACKEND_ERROR, type(exc).__name__, exc.code)
         except PyMongoError:
             self.counters.increment(BACKEND_ERROR)
-            log.exception('Error inserting to MongoDB event tracker backend: event %r lost (%s)',
-                          event_name(event), BACKEND_ERROR)
+            self.failure_log.exception(
+                BACKEND_ERROR, 'Error inserting to MongoDB event tracker backend: event %s lost (%s)', _name(event),
+                BACKEND_ERROR)
         else:
             self._retry_at = 0.0
+
+
+def _name(event):
+    return safe_name(event_name(event))
+
+
+_UNENCODABLE_TYPE = re.compile(r"of type: <class '([\w.]+)'>")
+
+
+def _unencodable(exc):
+    """What BSON could not encode, for a log line: the value's type when the message names it, never the value.
+
+    (An ``OperationFailure``'s message, a duplicate key or a failed document
+    validation, may hold values too: its lines show only the type and code.)
+    """
+    found = _UNENCODABLE_TYPE.search(str(exc))
+    return f'a value of type {found.group(1)}' if found else f'a value ({type(exc).__name__})'
 
 
 def _backoff(value):

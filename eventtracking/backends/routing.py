@@ -8,11 +8,12 @@ Segment) or further routing backends with processors of their own.
 import logging
 from collections import OrderedDict
 
-from eventtracking.events import event_name
+from eventtracking.events import event_name, safe_name
 from eventtracking.exceptions import EventDropped, UncopyableEventError
 from eventtracking.isolation import copy_event, mutates_events
 from eventtracking.processors import accepts_of
 from eventtracking.processors.exceptions import EventEmissionExit, NoBackendEnabled, NoTransformerImplemented
+from eventtracking.ratelimit import RateLimitedLog
 from eventtracking.stats import (
     BACKEND_ERROR, FILTERED, PROCESSOR_ERROR, SKIPPED, UNCOPYABLE, EventCounters, merge_stats,
 )
@@ -32,7 +33,9 @@ class RoutingBackend:
     Nothing a processor or backend does to an event changes the caller's
     objects or what a sibling backend receives (see :mod:`eventtracking.isolation`).
     No exception from a processor or backend reaches the caller of ``send``:
-    each one is logged and counted in :attr:`stats`.
+    each one is counted in :attr:`stats` and logged, at most once a minute
+    per backend (or processor) and reason after the first line (see
+    ``eventtracking.ratelimit.RateLimitedLog``).
 
     A filtering processor whose ``__call__`` does no more than ask its own
     ``accepts(event)`` (``NameWhitelistProcessor``, ``RegexFilter``: see
@@ -49,6 +52,7 @@ class RoutingBackend:
         self.backends = _BackendRegistry(self._rebuild_route)
         self.processors = []
         self.counters = EventCounters()
+        self.failure_log = RateLimitedLog(LOG)
         for name in sorted(backends or {}):
             self.register_backend(name, backends[name])
         for processor in processors or ():
@@ -151,8 +155,15 @@ class RoutingBackend:
         return event if result is None else result
 
     def _processor_failed(self, processor, event):
+        """Log, then count, the failure of ``processor``; called while its exception is being handled.
+
+        Logging comes first: with the stack nearly exhausted either step may
+        raise ``RecursionError``, which the tracker then counts once as
+        ``emit_error``, so the event is never counted twice.
+        """
+        self.failure_log.exception((PROCESSOR_ERROR, id(processor)), 'Failed to execute processor %s on event %s',
+                                   _describe(processor), safe_name(event_name(event)))
         self.counters.increment(PROCESSOR_ERROR)
-        LOG.exception('Failed to execute processor %r on event %r', processor, event_name(event))
 
     def send_to_backends(self, event):
         """Send ``event`` to every backend in order; log and count failures, never raise."""
@@ -175,21 +186,35 @@ class RoutingBackend:
                 self._backend_failed(name, event, exc)
 
     def _backend_failed(self, name, event, exc):
-        """Log and count ``exc``, raised by backend ``name``; called while it is being handled."""
+        """Log, then count, ``exc``, raised by backend ``name``; called while it is being handled.
+
+        Logged first for the reason given in :meth:`_processor_failed`.
+        """
+        shown = safe_name(event_name(event))
         if isinstance(exc, (NoTransformerImplemented, NoBackendEnabled)):
-            self.counters.increment(SKIPPED)
-            LOG.info('Backend %r skipped event %r: %s: %s', name, event_name(event), type(exc).__name__, exc)
+            LOG.info('Backend %r skipped event %s: %s: %s', name, shown, type(exc).__name__, exc)
+            reason = SKIPPED
         elif isinstance(exc, EventDropped):
-            self.counters.increment(exc.reason)
-            LOG.warning('Dropped event %r in backend %r (%s): %s', event_name(event), name, exc.reason, exc)
+            reason = exc.reason
+            self.failure_log.warning((reason, name), 'Dropped event %s in backend %r (%s): %s', shown, name, reason,
+                                     exc)
         else:
-            self.counters.increment(BACKEND_ERROR)
-            LOG.exception('Unable to send event %r to backend %r', event_name(event), name)
+            reason = BACKEND_ERROR
+            self.failure_log.exception((reason, name), 'Unable to send event %s to backend %r', shown, name)
+        self.counters.increment(reason)
 
     def _count_uncopyable(self, exc, backend_name=None):
+        self.failure_log.warning((UNCOPYABLE, backend_name), 'Dropped event %s%s (%s): %s', safe_name(exc.event_name),
+                                 f' for backend {backend_name!r}' if backend_name else '', UNCOPYABLE, exc)
         self.counters.increment(UNCOPYABLE)
-        LOG.warning('Dropped event %r%s (%s): %s', exc.event_name,
-                    f' for backend {backend_name!r}' if backend_name else '', UNCOPYABLE, exc)
+
+
+def _describe(processor):
+    """``repr(processor)`` for a log line, or its type's name when that raises."""
+    try:
+        return repr(processor)
+    except Exception:  # pylint: disable=broad-except
+        return f'<{type(processor).__name__}>'
 
 
 class _BackendRegistry(OrderedDict):

@@ -4,14 +4,21 @@ The module-level name ``analytics`` is the Segment client module:
 ``segment.analytics`` from ``segment-analytics-python`` (the ``segment``
 extra), else the legacy ``analytics`` module of ``analytics-python``, else
 None. Configure the client elsewhere (``analytics.write_key = ...``); this
-backend only calls ``analytics.track``.
+backend calls ``analytics.track``, and watches the client it went to (see
+:class:`SegmentBackend`) so that what the client loses later is counted too.
 """
 
+import atexit
+import json
 import logging
+import queue
+import threading
+import time
 from urllib.parse import urlunsplit
 
-from eventtracking.events import event_name
-from eventtracking.stats import BACKEND_ERROR, FILTERED, UNAVAILABLE, EventCounters
+from eventtracking.events import event_name, safe_name
+from eventtracking.ratelimit import RateLimitedLog
+from eventtracking.stats import BACKEND_ERROR, FILTERED, OVERSIZE, PUBLISH_ERROR, UNAVAILABLE, EventCounters
 
 try:
     from segment import analytics
@@ -22,6 +29,17 @@ except ImportError:
         analytics = None
 
 LOG = logging.getLogger(__name__)
+
+MAX_MESSAGE_SIZE = 32 << 10
+"""The Segment client's limit on one message, in bytes of JSON: it refuses a larger one."""
+
+MESSAGE_OVERHEAD = 400
+"""Bytes allowed for what the client adds to the message (type, ids, timestamp, library) when checking the size."""
+
+EXIT_TIMEOUT = 5.0
+"""Default seconds the exit handler waits for the client to upload what is still queued."""
+
+_UNAVAILABLE_SAID = []  # non-empty once the missing library was logged: once per process
 
 
 class SegmentBackend:
@@ -43,24 +61,48 @@ class SegmentBackend:
     =========================  ====================================================
 
     Keys whose source is missing (None) are left out. Events without a name or
-    a user id are not sent (counted as ``filtered``). Without the Segment
-    library, construction logs one WARNING naming the extra to install and
-    ``send`` does nothing but count the event as ``unavailable``. The
-    Segment client keeps the event in its queue, so this backend gets its own
-    copy of each event in a routing tree.
+    a user id are not sent (counted as ``filtered``). An event whose message
+    would be over the client's 32 KB limit (:data:`MAX_MESSAGE_SIZE`, less
+    :data:`MESSAGE_OVERHEAD` for what the client adds) is not handed over:
+    counted as ``oversize`` and logged by its name only (the client would
+    raise with the whole message in the error).
+
+    Without the Segment library, the first construction in the process logs
+    one WARNING naming the extra to install and ``send`` does nothing but
+    count the event as ``unavailable`` (the module stays importable, as the
+    original's did; in a Django site check ``eventtracking.W065`` reports it,
+    and ``eventtracking.W066`` a client with no write key).
+
+    What the client loses after accepting an event is counted too, as
+    ``publish_error``: every event of a batch it reports through its
+    ``on_error`` callback (an upload refused or failed after its retries;
+    a callback the site set still runs), and the events still queued when
+    the process exits: an exit handler waits up to ``exit_timeout`` seconds
+    (default :data:`EXIT_TIMEOUT`) for the client to upload them, then
+    counts and logs what is left. The client is process-wide: its losses are
+    counted by the ``SegmentBackend`` that sent to it last (not by one only
+    built, as the system checks build one). The Segment client
+    keeps the event in its queue, so this backend gets its own copy of each
+    event in a routing tree.
     """
 
-    def __init__(self):
+    def __init__(self, exit_timeout=EXIT_TIMEOUT):
         self.counters = EventCounters()
+        self.failure_log = RateLimitedLog(LOG)
+        self.exit_timeout = exit_timeout
+        self._client = None
         if analytics is None:
-            LOG.warning(
-                "SegmentBackend is configured but the Segment library is not installed: no event will reach "
-                "Segment. Install it with pip install 'eventtracking[segment]'."
-            )
+            if not _UNAVAILABLE_SAID:
+                _UNAVAILABLE_SAID.append(True)
+                LOG.warning(
+                    "SegmentBackend is configured but the Segment library is not installed: no event will reach "
+                    "Segment. Install it with pip install 'eventtracking[segment]'."
+                )
+            return
 
     @property
     def stats(self):
-        """Counts by reason of the events this backend did not send."""
+        """Counts by reason of the events this backend did not send, or the client lost."""
         return self.counters.snapshot()
 
     def send(self, event):
@@ -74,11 +116,109 @@ class SegmentBackend:
         if name is None or user_id is None:
             self.counters.increment(FILTERED)
             return
-        result = analytics.track(user_id, name, event, context=segment_context(context))
+        properties = segment_context(context)
+        if _message_size(user_id, name, event, properties) > MAX_MESSAGE_SIZE - MESSAGE_OVERHEAD:
+            self._drop_oversize(name)
+            return
+        try:
+            result = analytics.track(user_id, name, event, context=properties)
+        except RuntimeError as exc:
+            if 'exceeds' not in str(exc.args[0] if exc.args else ''):
+                raise
+            self._drop_oversize(name)  # the client's own check, which the estimate missed: its error holds the event
+            return
+        client = getattr(analytics, 'default_client', None)
+        if client is not self._client or _WATCH.backend is not self:
+            self._client = client
+            _WATCH.watch(client, self)
         if isinstance(result, tuple) and result and result[0] is False:
             self.counters.increment(BACKEND_ERROR)
-            LOG.warning('Dropped event %r (%s): the Segment client did not queue it (its queue is full)',
-                        event_name(event), BACKEND_ERROR)
+            self.failure_log.warning(
+                BACKEND_ERROR, 'Dropped event %s (%s): the Segment client did not queue it (its queue is full)',
+                safe_name(event_name(event)), BACKEND_ERROR)
+
+    def _drop_oversize(self, name):
+        self.counters.increment(OVERSIZE)
+        self.failure_log.warning(
+            OVERSIZE, 'Dropped event %s (%s): its Segment message would be over the client\'s %d KB limit',
+            safe_name(name), OVERSIZE, MAX_MESSAGE_SIZE >> 10)
+
+
+def _message_size(user_id, name, event, context):
+    """The length in bytes of the JSON of the message the client would build, less its own fields; 0 if unknown."""
+    try:
+        return len(json.dumps({'userId': str(user_id), 'event': name, 'properties': event, 'context': context},
+                              default=str).encode())
+    except (TypeError, ValueError, RecursionError):
+        return 0  # the client fails on it in its own way
+
+
+class _ClientWatch:
+    """Counts, for the backend that sent to it last, what the Segment client loses after accepting events.
+
+    Once per client, :meth:`watch` wraps its ``on_error`` callback (and its
+    consumers', which took a copy) and registers an exit handler. Exit
+    handlers run last registered first, so this one runs before the client's
+    own, which stops its consumer threads.
+    """
+
+    def __init__(self):
+        self.backend = None
+        self.exited = False
+        self._watched = set()
+        self._lock = threading.Lock()
+
+    def watch(self, client, backend):
+        """Count the losses of ``client`` for ``backend``, if it is a Segment client with a queue (not a mock)."""
+        self.backend = backend
+        if not isinstance(getattr(client, 'queue', None), queue.Queue):
+            return
+        with self._lock:
+            if id(client) in self._watched:
+                return
+            self._watched.add(id(client))
+        previous = client.on_error
+
+        def on_error(error, batch):
+            if previous is not None:
+                previous(error, batch)
+            self._lost(batch, error)
+
+        client.on_error = on_error
+        for consumer in getattr(client, 'consumers', None) or ():
+            consumer.on_error = on_error
+        atexit.register(self.flush_at_exit, client)
+
+    def _lost(self, batch, error):
+        backend = self.backend
+        if backend is None or self.exited:
+            return
+        backend.counters.increment(PUBLISH_ERROR, len(batch))
+        backend.failure_log.error(
+            PUBLISH_ERROR, '%d event(s) lost (%s): the Segment client could not upload them: %s: %s', len(batch),
+            PUBLISH_ERROR, type(error).__name__, error)
+
+    def flush_at_exit(self, client):
+        """Wait up to ``exit_timeout`` seconds for ``client`` to upload its queue; count and log what is left.
+
+        No wait without a running consumer thread (nothing would upload).
+        """
+        backend = self.backend
+        timeout = backend.exit_timeout if backend is not None else EXIT_TIMEOUT
+        deadline = time.monotonic() + timeout
+        pending = client.queue
+        consumers = getattr(client, 'consumers', None) or ()
+        while pending.unfinished_tasks and time.monotonic() < deadline and any(c.is_alive() for c in consumers):
+            time.sleep(0.05)
+        left = pending.unfinished_tasks
+        self.exited = True  # what the client reports after this is already in ``left``
+        if left and backend is not None:
+            backend.counters.increment(PUBLISH_ERROR, left)
+            LOG.error('Segment client at exit: %d event(s) still queued after waiting up to %.1f s for the upload, '
+                      'lost (%s)', left, timeout, PUBLISH_ERROR)
+
+
+_WATCH = _ClientWatch()
 
 
 def segment_context(context):

@@ -32,6 +32,14 @@ the checks first) builds ``EVENT_TRACKING_BACKENDS`` and
 ``eventtracking.W001``  a key next to ENGINE other than OPTIONS (ignored; a typo?)
 ``eventtracking.W002``  ``TrackMiddleware`` before the session or authentication middleware
 ``eventtracking.W003``  ``EVENT_TRACKING_BACKENDS`` set but ``EVENT_TRACKING_ENABLED`` not
+``eventtracking.W060``  a ``LoggerBackend`` whose logger does not write at its level
+                        (the logger's effective level is above it, it is disabled,
+                        or ``logging.disable`` covers the level)
+``eventtracking.W061``  a ``LoggerBackend`` whose logger has no handler, nor any
+                        ancestor it propagates to (and ``logging.lastResort`` does
+                        not take its level)
+``eventtracking.W065``  a ``SegmentBackend`` without the Segment library installed
+``eventtracking.W066``  a ``SegmentBackend`` whose Segment client has no write key
 ``eventtracking.W040``  ``EVENT_TRACKING_CELERY_CONTEXT_MAX_BYTES`` set but ``EVENT_TRACKING_CELERY_CONTEXT``
                         not True (the limit has no effect)
 ``eventtracking.W080``  ``EVENT_TRACKING_ENABLED`` true but ``EVENT_TRACKING_BACKENDS`` not set
@@ -50,11 +58,14 @@ option value) is reported here, not at the first event.
 """
 
 import importlib.util
+import logging
 import re
+import sys
 
 from django.conf import settings
 from django.core import checks
 
+from eventtracking.backends.logger import LoggerBackend
 from eventtracking.backends.routing import RoutingBackend
 from eventtracking.django import censoring, middleware
 from eventtracking.django.async_checks import check_async_routing
@@ -74,6 +85,10 @@ E_CENSORED_KEY = 'eventtracking.E071'
 E_EVENT_TYPES_MODULE = 'eventtracking.E030'
 W_MIDDLEWARE_ORDER = 'eventtracking.W002'
 W_NOT_ENABLED = 'eventtracking.W003'
+W_LOGGER_FILTERED = 'eventtracking.W060'
+W_LOGGER_NO_HANDLER = 'eventtracking.W061'
+W_SEGMENT_NO_LIBRARY = 'eventtracking.W065'
+W_SEGMENT_NO_WRITE_KEY = 'eventtracking.W066'
 E_CELERY_CONTEXT = 'eventtracking.E040'
 E_CELERY_CONTEXT_MAX_BYTES = 'eventtracking.E041'
 E_CELERY_MISSING = 'eventtracking.E042'
@@ -123,6 +138,8 @@ def check_tree_settings(backends_settings_name=DJANGO_BACKEND_SETTING_NAME,
         kind = checks.Warning if problem.is_warning else checks.Error
         messages.append(kind(str(problem), hint=problem.hint, id=problem.check_id))
     messages += check_dead_ends(builder)
+    for path, built in builder.built:
+        messages += check_logger_backend(path, built) + check_segment_backend(path, built)
     return messages
 
 
@@ -153,6 +170,58 @@ def configuration_errors():
     """The error-level problems of the tree and locator settings, as the checks word them (with setting paths)."""
     messages = check_tree_settings() + check_context_locator()
     return [message.msg for message in messages if message.is_serious()]
+
+
+def check_logger_backend(path, backend):
+    """Warn when a ``LoggerBackend``'s logger would not write its lines (as the backend counts ``disabled``)."""
+    if not isinstance(backend, LoggerBackend):
+        return []
+    logger, level = backend.event_logger, backend.levelno
+    level_name = logging.getLevelName(level)
+    if not logger.isEnabledFor(level):
+        if logger.disabled:
+            why = 'is disabled (a logging configuration with disable_existing_loggers?)'
+        elif logging.root.manager.disable >= level:
+            why = f'is covered by logging.disable({logging.getLevelName(logging.root.manager.disable)})'
+        else:
+            why = f'has the effective level {logging.getLevelName(logger.getEffectiveLevel())}'
+        return [checks.Warning(
+            f'{path}: logger {logger.name!r} does not write at the backend\'s level {level_name}: it {why}; every '
+            'event is dropped (counted as disabled)',
+            hint=f"Set the level of logger {logger.name!r} in LOGGING['loggers'] to {level_name} or lower.",
+            id=W_LOGGER_FILTERED,
+        )]
+    last_resort = logging.lastResort
+    if not logger.hasHandlers() and (last_resort is None or level < last_resort.level):
+        return [checks.Warning(
+            f'{path}: logger {logger.name!r} has no handler, nor has any logger it propagates to: every event '
+            'goes nowhere (counted as disabled)',
+            hint=f"Give logger {logger.name!r} a handler in LOGGING (a file handler for the tracking log).",
+            id=W_LOGGER_NO_HANDLER,
+        )]
+    return []
+
+
+def check_segment_backend(path, backend):
+    """Warn when a ``SegmentBackend`` cannot send: no Segment library, or a client without a write key."""
+    segment = sys.modules.get('eventtracking.backends.segment')
+    if segment is None or not isinstance(backend, segment.SegmentBackend):
+        return []
+    analytics = segment.analytics
+    if analytics is None:
+        return [checks.Warning(
+            f'{path}: the Segment library is not installed: no event reaches Segment (each is counted as '
+            'unavailable)', hint="pip install 'eventtracking[segment]'", id=W_SEGMENT_NO_LIBRARY,
+        )]
+    client = getattr(analytics, 'default_client', None)
+    write_key = getattr(client, 'write_key', None) if client is not None else getattr(analytics, 'write_key', None)
+    if not write_key:
+        return [checks.Warning(
+            f'{path}: the Segment client has no write key: every event fails (counted as backend_error)',
+            hint='Set analytics.write_key (segment.analytics) in your settings or app start-up, before any event.',
+            id=W_SEGMENT_NO_WRITE_KEY,
+        )]
+    return []
 
 
 def check_context_locator():

@@ -1,5 +1,7 @@
 """System checks: every configuration mistake reported at start-up with its own id and its setting path."""
 
+import logging
+
 import pytest
 from django.core import checks as django_checks
 from django.core.management import call_command
@@ -271,3 +273,86 @@ def test_processors_in_a_tuple_are_checked_too(configure):
 
 def test_non_string_keys_next_to_engine(configure):
     only(configure({'log': {'ENGINE': LOGGER, 1: 'x'}}), 'eventtracking.W001')
+
+
+LOGGER = 'eventtracking.backends.logger.LoggerBackend'
+SEGMENT = 'eventtracking.backends.segment.SegmentBackend'
+
+
+@pytest.fixture
+def tracking_logger():
+    """The logger 'tests.checks.tracking', without level or handler, not propagating; restored afterwards."""
+    logger = logging.getLogger('tests.checks.tracking')
+    saved = logger.handlers[:], logger.level, logger.propagate, logger.disabled
+    logger.handlers[:] = []
+    logger.propagate = False
+    yield logger
+    logger.handlers[:], level, logger.propagate, logger.disabled = saved
+    logger.setLevel(level)
+
+
+def logger_backend(level='info'):
+    return {'ENGINE': LOGGER, 'OPTIONS': {'name': 'tests.checks.tracking', 'level': level}}
+
+
+def test_w060_a_logger_whose_level_is_above_the_backend_s(configure, tracking_logger):
+    tracking_logger.addHandler(logging.NullHandler())
+    tracking_logger.setLevel(logging.WARNING)
+
+    message = only(configure({'outer': routing({'log': logger_backend()})}), 'eventtracking.W060')
+
+    assert "EVENT_TRACKING_BACKENDS['outer']['OPTIONS']['backends']['log']" in message.msg
+    assert 'effective level WARNING' in message.msg and 'INFO' in message.hint
+
+
+def test_w060_a_disabled_logger(configure, tracking_logger):
+    tracking_logger.addHandler(logging.NullHandler())
+    tracking_logger.setLevel(logging.INFO)
+    tracking_logger.disabled = True
+
+    assert 'is disabled' in only(configure({'log': logger_backend()}), 'eventtracking.W060').msg
+
+
+def test_w061_a_logger_without_any_handler(configure, tracking_logger):
+    tracking_logger.setLevel(logging.INFO)
+    tracking_logger.handlers.clear()  # pytest's log capture may have put its handlers here for the test's call
+
+    message = only(configure({'log': logger_backend()}), 'eventtracking.W061')
+
+    assert "EVENT_TRACKING_BACKENDS['log']" in message.msg and 'no handler' in message.msg
+
+
+def test_no_warning_when_the_last_resort_takes_the_lines_or_a_handler_does(configure, tracking_logger):
+    tracking_logger.setLevel(logging.INFO)
+    tracking_logger.handlers.clear()  # as above
+    assert configure({'log': logger_backend('warning')}) == []
+
+    tracking_logger.addHandler(logging.NullHandler())
+    assert configure({'log': logger_backend()}) == []
+
+
+def test_w066_a_segment_client_without_a_write_key(configure, monkeypatch):
+    from eventtracking.backends import segment  # pylint: disable=import-outside-toplevel
+
+    monkeypatch.setattr(segment.analytics, 'default_client', None)
+    monkeypatch.setattr(segment.analytics, 'write_key', None)
+    message = only(configure({'segment': {'ENGINE': SEGMENT}}), 'eventtracking.W066')
+    assert "EVENT_TRACKING_BACKENDS['segment']" in message.msg
+
+    monkeypatch.setattr(segment.analytics, 'write_key', 'a-write-key')
+    assert configure({'segment': {'ENGINE': SEGMENT}}) == []
+
+
+def test_w065_a_segment_backend_without_the_library_warned_by_the_check_and_logged_once(
+        configure, monkeypatch, caplog):
+    from eventtracking.backends import segment  # pylint: disable=import-outside-toplevel
+
+    monkeypatch.setattr(segment, 'analytics', None)
+    monkeypatch.setattr(segment, '_UNAVAILABLE_SAID', [])
+
+    with caplog.at_level(logging.WARNING, logger='eventtracking.backends.segment'):
+        messages = configure({'segment': {'ENGINE': SEGMENT}})
+        DjangoTracker()  # the tracker built after the checks, as at start-up
+
+    assert "pip install 'eventtracking[segment]'" in only(messages, 'eventtracking.W065').hint
+    assert len([record for record in caplog.records if 'not installed' in record.getMessage()]) == 1

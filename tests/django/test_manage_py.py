@@ -87,6 +87,11 @@ FIXED_SETTINGS = textwrap.dedent('''\
         },
     }
     TRACKING_IGNORE_URL_PATTERNS = [r'^/heartbeat']
+    LOGGING = {
+        'version': 1,
+        'handlers': {'tracking_log': {'class': 'logging.StreamHandler'}},
+        'loggers': {name: {'level': 'INFO', 'handlers': ['tracking_log']} for name in ('tracking', 'xapi')},
+    }
 ''')
 
 

@@ -1,0 +1,150 @@
+"""What SegmentBackend counts after handing events to the real Segment client, which posts to a loopback server.
+
+Failed uploads (reported by the client through ``on_error``) are counted as
+``publish_error``; so are events still queued when the process exits and the
+bounded flush at exit did not get them out. An event over the client's 32 KB
+limit is not handed over: ``oversize``, logged by name only.
+"""
+
+import json
+import logging
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from eventtracking.backends import segment
+from eventtracking.backends.routing import RoutingBackend
+from eventtracking.backends.segment import SegmentBackend
+
+pytestmark = pytest.mark.server
+
+
+def page_view(number=0, **data):
+    return {
+        'name': 'edx.bi.course.upgrade.clicked',
+        'data': dict({'number': number}, **data),
+        'context': {'user_id': 42, 'agent': 'Mozilla/5.0'},
+    }
+
+
+@pytest.fixture
+def client_for(httpserver, monkeypatch):
+    """A function making the Segment default client post to ``httpserver`` (answering ``status``)."""
+    clients = []
+
+    def make(status=200, **options):
+        httpserver.expect_request('/v1/batch', method='POST').respond_with_json({'success': status == 200},
+                                                                                status=status)
+        options = dict({'max_retries': 0, 'upload_interval': 0.01}, **options)
+        client = segment.analytics.Client('test-write-key', host=httpserver.url_for('/').rstrip('/'), **options)
+        monkeypatch.setattr(segment.analytics, 'default_client', client)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.shutdown()
+
+
+def test_uploads_the_server_refuses_are_counted_as_publish_error(client_for, caplog):
+    client = client_for(status=500)
+    backend = SegmentBackend()
+
+    with caplog.at_level(logging.ERROR, logger='eventtracking.backends.segment'):
+        for number in range(30):
+            backend.send(page_view(number))
+        client.flush()
+
+    assert backend.stats == {'publish_error': 30}
+    lines = [record for record in caplog.records if record.name == 'eventtracking.backends.segment']
+    assert len(lines) == 1  # the first at once, the others within the minute held back
+    assert 'publish_error' in lines[0].getMessage() and 'Mozilla' not in caplog.text
+
+
+def test_an_on_error_set_by_the_site_still_runs(client_for):
+    seen = []
+    client = client_for(status=500, on_error=lambda error, batch: seen.append(len(batch)))
+    backend = SegmentBackend()
+
+    backend.send(page_view())
+    client.flush()
+
+    assert seen == [1]
+    assert backend.stats == {'publish_error': 1}
+
+
+def test_accepted_uploads_count_nothing(client_for, httpserver):
+    client = client_for()
+    backend = SegmentBackend()
+
+    for number in range(5):
+        backend.send(page_view(number))
+    client.flush()
+
+    assert backend.stats == {}
+    assert sum(len(json.loads(request.get_data())['batch']) for request, _ in httpserver.log) == 5
+
+
+def test_an_event_over_the_32_kb_limit_is_dropped_counted_and_logged_by_name_only(client_for, httpserver, caplog):
+    client = client_for()
+    root = RoutingBackend(backends={'segment': SegmentBackend()})
+    secret = 'hunter2-' + 'x' * 40_000
+
+    with caplog.at_level(logging.DEBUG):
+        root.send(page_view(password=secret))
+        root.send(page_view(1))
+    client.flush()
+
+    assert root.stats == {'oversize': 1}
+    assert sum(len(json.loads(request.get_data())['batch']) for request, _ in httpserver.log) == 1
+    assert 'hunter2' not in caplog.text
+    assert any("'edx.bi.course.upgrade.clicked'" in record.getMessage() and 'oversize' in record.getMessage()
+               for record in caplog.records)
+
+
+EXITING = '''
+import logging, sys
+logging.basicConfig(level=logging.WARNING, format='%(name)s %(levelname)s %(message)s')
+logging.getLogger('segment').setLevel(logging.CRITICAL)
+from segment import analytics
+from eventtracking.backends.segment import SegmentBackend
+analytics.default_client = analytics.Client('test-write-key', host=sys.argv[1], max_retries=2, upload_size=10,
+                                            upload_interval=0.01)
+backend = SegmentBackend(exit_timeout=1.0)
+for number in range(2000):
+    backend.send({'name': 'edx.test.exit', 'data': {'number': number}, 'context': {'user_id': 42}})
+print('queued', flush=True)
+'''
+
+
+def test_events_still_queued_at_exit_are_flushed_within_the_timeout_then_counted(httpserver):
+    httpserver.expect_request('/v1/batch', method='POST').respond_with_json({'success': False}, status=500)
+    started = time.monotonic()
+
+    finished = subprocess.run([sys.executable, '-c', textwrap.dedent(EXITING), httpserver.url_for('/').rstrip('/')],
+                              capture_output=True, text=True, timeout=60, check=False)
+
+    assert finished.returncode == 0, finished.stderr
+    assert time.monotonic() - started < 30
+    lines = [line for line in finished.stderr.splitlines() if line.startswith('eventtracking.backends.segment')]
+    at_exit = [line for line in lines if 'at exit' in line]
+    assert len(at_exit) == 1, finished.stderr
+    left = int(at_exit[0].split('at exit: ')[1].split()[0])
+    assert 0 < left <= 2000
+
+
+def test_a_backend_only_built_later_as_the_checks_do_does_not_take_the_counts(client_for):
+    client = client_for(status=500)
+    sending = SegmentBackend()
+    sending.send(page_view())
+    client.flush()
+
+    built_only = SegmentBackend()
+    sending.send(page_view(1))
+    client.flush()
+
+    assert sending.stats == {'publish_error': 2}
+    assert built_only.stats == {}
