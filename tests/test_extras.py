@@ -22,16 +22,22 @@ def test_missing_extra_names_the_module_the_library_and_the_command():
     )
 
 
-@pytest.mark.parametrize('module, library, extra', [
-    ('eventtracking.django', 'django', 'django'),
-    ('eventtracking.backends.mongodb', 'pymongo', 'mongo'),
-    ('eventtracking.backends.event_bus', 'openedx_events', 'eventbus'),
-    ('eventtracking.handlers', 'openedx_events', 'eventbus'),
+@pytest.mark.parametrize('module, library, extra, imported_first', [
+    ('eventtracking.django', 'django', 'django', ()),
+    ('eventtracking.backends.mongodb', 'pymongo', 'mongo', ()),
+    ('eventtracking.backends.event_bus', 'openedx_events', 'eventbus', ()),
+    ('eventtracking.handlers', 'openedx_events', 'eventbus', ()),
+    ('eventtracking.backends.async_routing', 'celery', 'celery', ()),
+    ('eventtracking.celery', 'celery', 'celery', ('eventtracking.tracker',)),
+    # the registry's extra is needed only for event types: the tracker and the test helpers import without it
+    ('eventtracking.registry', 'jsonschema_rs', 'schema', ('eventtracking.tracker', 'eventtracking.testing')),
 ])
-def test_every_extra_is_named_the_same_way(module, library, extra):
+def test_every_extra_is_named_the_same_way(module, library, extra, imported_first):
     program = textwrap.dedent(f"""
         import sys
         sys.modules[{library!r}] = None
+        for name in {imported_first!r}:
+            __import__(name)
         try:
             import {module}
         except ImportError as exc:

@@ -2,7 +2,6 @@
 
 import datetime
 import importlib
-import subprocess
 import sys
 import textwrap
 
@@ -262,18 +261,3 @@ def test_a_module_imported_twice_registers_its_types_once_without_error(tmp_path
     del sys.modules['twice_events']
     importlib.import_module('twice_events')
     assert get_event_type('tests.twice.done') is first.DONE
-
-
-def test_importing_the_registry_without_the_schema_extra_names_the_extra():
-    script = textwrap.dedent('''
-        import sys
-        sys.modules['jsonschema_rs'] = None
-        import eventtracking.tracker, eventtracking.testing
-        try:
-            import eventtracking.registry
-        except ImportError as exc:
-            print(exc)
-    ''')
-    result = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True, check=True, timeout=60)
-    assert "pip install 'eventtracking[schema]'" in result.stdout and 'eventtracking.registry' in result.stdout
-
