@@ -19,6 +19,7 @@ from eventtracking import on_commit
 from eventtracking.backends.routing import RoutingBackend
 from eventtracking.events import safe_name
 from eventtracking.locator import DefaultContextLocator
+from eventtracking.ratelimit import RateLimitedLog
 from eventtracking.stats import EMIT_ERROR, NO_TRACKER, EventCounters, merge_stats
 
 UTC = timezone.utc
@@ -30,6 +31,7 @@ UNROUTED = EventCounters()
 """Counts events given to the module-level :func:`emit` while no default tracker was registered."""
 
 LOG = logging.getLogger(__name__)
+FAILURE_LOG = RateLimitedLog(LOG)
 
 
 class Tracker:
@@ -90,7 +92,7 @@ class Tracker:
             except RecursionError:
                 self._emit_errors_without_stack += 1
             try:
-                LOG.exception('Failed to emit event %s', safe_name(name))
+                FAILURE_LOG.exception(EMIT_ERROR, 'Failed to emit event %s', safe_name(name))
             except RecursionError:
                 pass  # no stack left to log with; the event is counted
 
@@ -161,7 +163,7 @@ def emit(name=None, data=None):
         default = TRACKERS[DEFAULT_TRACKER_NAME]
     except KeyError:
         UNROUTED.increment(NO_TRACKER)
-        LOG.warning('Dropped event %s: no default tracker is registered', safe_name(name))
+        FAILURE_LOG.warning(NO_TRACKER, 'Dropped event %s: no default tracker is registered', safe_name(name))
         return
     default.emit(name, data)
 

@@ -179,6 +179,29 @@ def test_module_emit_without_default_tracker_is_logged_and_counted(caplog):
     assert "'lost.event'" in caplog.text and 'no default tracker' in caplog.text
 
 
+def test_without_default_tracker_every_event_is_counted_and_one_line_logged(caplog):
+    tracker.TRACKERS.clear()
+    before = tracker.UNROUTED['no_tracker']
+    with caplog.at_level(logging.WARNING, logger='eventtracking.tracker'):
+        for number in range(50):
+            tracker.emit('lost.event', {'secret': number})
+    assert tracker.UNROUTED['no_tracker'] == before + 50
+    assert len(caplog.records) == 1 and 'secret' not in caplog.text
+
+
+def test_a_failing_locator_counts_every_event_and_logs_one_line(caplog):
+    class BrokenLocator:
+        def get(self):
+            raise RuntimeError('locator is broken')
+
+    a_tracker = Tracker(context_locator=BrokenLocator())
+    with caplog.at_level(logging.ERROR, logger='eventtracking.tracker'):
+        for _ in range(50):
+            a_tracker.emit('x')
+    assert a_tracker.stats == {'emit_error': 50}
+    assert len(caplog.records) == 1 and caplog.records[0].exc_info is not None
+
+
 def test_emit_never_raises_when_the_locator_fails(caplog):
     class BrokenLocator:
         def get(self):
