@@ -88,8 +88,8 @@ def send_tracking_log_to_backends(sender, signal, **kwargs):  # pylint: disable=
             continue
         except EventEmissionExit:
             engine.counters.increment(FILTERED)
-            # the original's exact text for a string name (tests match it)
-            logger.info('[EventEmissionExit] skipping event %s', name if isinstance(name, str) else shown)
+            # the original's exact call, one formatted string: tests that patch this module's logger match it
+            logger.info(f'[EventEmissionExit] skipping event {name if isinstance(name, str) else shown}')
             continue
         logger.debug('Successfully processed event %s for backend %s', shown, key)
         engine.send_to_backends(processed_event)

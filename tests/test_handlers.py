@@ -88,6 +88,17 @@ def test_event_emission_exit_skips_only_that_backend(register_default_tracker, c
                for record in caplog.records)
 
 
+def test_event_emission_exit_is_logged_with_the_originals_exact_call(register_default_tracker):
+    """Tests written for the original patch ``eventtracking.handlers.logger`` and match the call itself."""
+    def refuse(event):
+        raise EventEmissionExit()
+
+    register_default_tracker(Tracker(backends={'a': EventBusRoutingBackend(processors=[refuse])}))
+    with mock.patch('eventtracking.handlers.logger') as logger:
+        from_the_bus(tracking_log())
+    logger.info.assert_called_once_with('[EventEmissionExit] skipping event edx.course.enrollment.activated')
+
+
 def test_the_processors_of_one_backend_do_not_change_what_another_one_gets(register_default_tracker):
     def rewrite(event):
         event['data']['mode'] = 'rewritten'
