@@ -135,3 +135,15 @@ def test_a_change_of_configuration_is_seen_at_the_next_event(tracking_logger):
 
     assert backend.stats == {'disabled': 1}
     assert handler.lines == ['{"name": "after"}']
+
+
+def test_an_event_counted_disabled_still_goes_through_the_backends_log_call(tracking_logger):
+    """As in the original, ``send`` always calls ``backend.log``: tests written for it patch that attribute."""
+    tracking_logger.setLevel(logging.INFO)
+    tracking_logger.handlers.clear()
+    backend = LoggerBackend(name=NAME)
+    calls = []
+    backend.log = calls.append
+    Tracker(backends={'log': backend}).emit('edx.test.disabled', {'number': 1})
+    assert backend.stats == {'disabled': 1}
+    assert len(calls) == 1 and '"edx.test.disabled"' in calls[0]
