@@ -51,16 +51,22 @@ class RateLimitedLog:
     A line written after others of its kind were held back ends with
     ``(N similar lines suppressed in the last S s)``. ``clock`` is the time
     source (``time.monotonic``), replaceable in tests. At most ``max_kinds``
-    kinds are remembered. Thread-safe.
+    kinds are remembered. With ``max_lines``, at most that many lines of all
+    kinds together are written per ``interval`` (for kinds that hold
+    unbounded values, such as event names); the first line after a window
+    that held lines back says how many. Thread-safe.
     """
 
-    def __init__(self, logger, interval=DEFAULT_INTERVAL, clock=time.monotonic, max_kinds=MAX_KINDS):
+    def __init__(self, logger, interval=DEFAULT_INTERVAL, clock=time.monotonic, max_kinds=MAX_KINDS,
+                 max_lines=None):
         self.logger = logger
         self.interval = interval
         self.max_kinds = max_kinds
+        self.max_lines = max_lines
         self._clock = clock
         self._lock = threading.Lock()
         self._kinds = {}  # kind -> [time of the last line written, lines suppressed since]
+        self._window = [None, 0, 0]  # with max_lines: [start, lines written in it, lines of new kinds held back]
         _INSTANCES.add(self)
 
     def log(self, kind, level, msg, *args, exc_info=None):
@@ -78,6 +84,9 @@ class RateLimitedLog:
             if state is not None and now - state[0] < self.interval:
                 state[1] += 1
                 return False
+            others = self._within_max_lines(now)
+            if others is None:
+                return False
             if state is None:
                 suppressed = 0
                 if len(self._kinds) >= self.max_kinds:
@@ -88,11 +97,33 @@ class RateLimitedLog:
         if suppressed:
             msg = f'{msg} ({suppressed} similar line{"s" if suppressed != 1 else ""} suppressed in the last ' \
                   f'{self.interval:g} s)'
+        if others:
+            msg = f'{msg} ({others} line{"s" if others != 1 else ""} of other kinds suppressed: over ' \
+                  f'{self.max_lines} a {self.interval:g} s)'
         try:
             self.logger.log(level, msg, *args, exc_info=exc_info)
         except Exception:  # pylint: disable=broad-except  # a handler that fails must not reach emit()
             return False
         return True
+
+    def _within_max_lines(self, now):
+        """With ``max_lines``, whether one more line fits in this interval's window (called under the lock).
+
+        Returns None when it does not (the line is counted as held back), else
+        how many lines the window before held back (0 without ``max_lines``).
+        """
+        if self.max_lines is None:
+            return 0
+        window = self._window
+        held_back = 0
+        if window[0] is None or now - window[0] >= self.interval:
+            held_back = window[2]
+            window[:] = [now, 0, 0]
+        if window[1] >= self.max_lines:
+            window[2] += 1
+            return None
+        window[1] += 1
+        return held_back
 
     def debug(self, kind, msg, *args, **kwargs):
         """:meth:`log` at DEBUG."""
@@ -119,3 +150,4 @@ class RateLimitedLog:
         """Forget every kind: the next line of each is written at once."""
         with self._lock:
             self._kinds.clear()
+            self._window[:] = [None, 0, 0]

@@ -37,6 +37,7 @@ import threading
 
 from eventtracking import tracker
 from eventtracking._extras import missing_extra
+from eventtracking.encoding import utc_isoformat
 from eventtracking.exceptions import ImproperlyConfigured
 
 try:
@@ -194,6 +195,8 @@ class EventType:
         try:
             if self._validator.is_valid(_top_level_json_form(data) if self._dated else data):
                 return []
+        except RecursionError:
+            return ['data: nested too deeply to validate']
         except ValueError:  # a value JSON has no type for (a datetime): judge the data in its JSON form
             self._dated = True  # this type's data holds datetimes: replace them first from now on
             try:
@@ -205,6 +208,8 @@ class EventType:
             instance = json_form(data)
         except (TypeError, ValueError) as exc:
             return [f'data: cannot be written as JSON ({_first_line(exc)})']
+        except RecursionError:
+            return ['data: nested too deeply to be written as JSON']
         errors = self._validator.iter_errors(instance)
         return sorted(problem for error in errors for problem in _problems(error, self._schema, instance))
 
@@ -299,7 +304,8 @@ def event_problems(event):
 
 
 def json_form(value):
-    """Return ``value`` as JSON would carry it: datetimes and dates as ISO 8601 strings, tuples as lists.
+    """Return ``value`` as the tracking log writes it: datetimes in UTC and dates as ISO 8601 strings (a naive
+    datetime taken as UTC, see :func:`eventtracking.encoding.utc_isoformat`), tuples as lists.
 
     ``TypeError`` or ``ValueError`` for a value JSON cannot write (a set, an object).
     """
@@ -307,28 +313,19 @@ def json_form(value):
 
 
 def _top_level_json_form(data):
-    """``data`` with each top-level datetime or date (where they usually are) replaced by a string of the same
-    JSON Schema type and format validity as its ISO 8601 form: a cheap :func:`json_form` for the yes/no check."""
+    """``data`` with each top-level datetime or date (where they usually are) in its written ISO 8601 form:
+    a cheap :func:`json_form` for the yes/no check."""
     if not isinstance(data, dict):
         return data
-    return {key: _stand_in(value) if isinstance(value, _DATES) else value for key, value in data.items()}
+    return {key: utc_isoformat(value) if isinstance(value, _DATES) else value for key, value in data.items()}
 
 
-def _stand_in(value):
-    if isinstance(value, datetime.datetime):
-        return _AWARE_DATETIME if value.utcoffset() is not None else _NAIVE_DATETIME
-    return _DATE
-
-
-_AWARE_DATETIME = '2000-01-01T00:00:00+00:00'
-_NAIVE_DATETIME = '2000-01-01T00:00:00'
-_DATE = '2000-01-01'
 _DATES = (datetime.datetime, datetime.date)
 
 
 def _iso_format(value):
     if isinstance(value, _DATES):
-        return value.isoformat()
+        return utc_isoformat(value)
     raise TypeError(f'{type(value).__name__} is not JSON serializable')
 
 
@@ -343,7 +340,8 @@ def _problems(error, schema, instance):
     kind_name = type(kind).__name__
     if kind_name == 'Type':
         expected = ' or '.join(str(name) for name in kind.types)
-        return [f'{path}: expected {expected}, got {type(error.instance).__name__}']
+        actual = _schema_value(instance, error.instance_path)  # error.instance: NaN and infinities read as None
+        return [f'{path}: expected {expected}, got {type(actual).__name__}']
     if kind_name == 'Required':
         return [f'{path}.{kind.property}: required but missing']
     if kind_name == 'AdditionalProperties':

@@ -119,3 +119,17 @@ def test_reset_all_forgets_the_kinds_of_every_instance(caplog):
     first.info('a', 'first again')
     second.info('a', 'second again')
     assert messages(caplog) == ['first a', 'second a', 'first again', 'second again']
+
+
+def test_max_lines_caps_the_lines_of_all_kinds_per_interval_and_says_how_many_it_held_back(caplog):
+    log, clock = make(caplog, max_lines=3)
+    for number in range(10):
+        log.warning(('unregistered', f'/u/user{number}'), 'line %d', number)
+    assert messages(caplog) == ['line 0', 'line 1', 'line 2']
+    clock.now += 60
+    log.warning(('unregistered', '/u/late'), 'late')
+    log.warning(('unregistered', '/u/user0'), 'line 0 again')
+    assert messages(caplog)[3:] == [
+        'late (7 lines of other kinds suppressed: over 3 a 60 s)',
+        'line 0 again',
+    ]

@@ -155,12 +155,37 @@ def test_each_kind_of_problem_is_worded():
     assert closed.validate(['not', 'an', 'object']) == ['data: expected object, got list']
 
 
+def test_a_datetime_is_judged_by_the_text_the_log_writes_for_it_whatever_the_string_constraints():
+    limited = EventType('tests.limited.dates', 'Dates with string limits.', schema={
+        'type': 'object', 'properties': {
+            'short': {'type': 'string', 'maxLength': 25},
+            'utc': {'type': 'string', 'pattern': r'\+00:00$'},
+        }})
+    at = datetime.datetime(2024, 1, 1, 12, 30, 15, 123456, tzinfo=UTC)  # 32 characters written
+    assert limited.validate({'short': at}) == ["data.short: fails 'maxLength' 25"]
+    paris = datetime.timezone(datetime.timedelta(hours=1))
+    assert limited.validate({'utc': datetime.datetime(2024, 1, 1, 13, tzinfo=paris)}) == []  # written in UTC
+
+
+def test_data_nested_too_deeply_is_a_problem_not_an_exception():
+    deep = []
+    for _ in range(sys.getrecursionlimit() * 2):
+        deep = [deep]
+    problems = EventType('tests.deep', 'Deep.', fields={'x': Field(str)}).validate({'x': deep})  # invalid: explained
+    assert len(problems) == 1 and 'nested too deeply' in problems[0]
+
+
+def test_a_nan_or_an_infinity_is_reported_as_the_float_it_is():
+    event_type = EventType('tests.nan', 'NaN.', fields={'score': Field(int)})
+    assert event_type.validate({'score': float('nan')}) == ['data.score: expected integer, got float']
+    assert event_type.validate({'score': float('inf')}) == ['data.score: expected integer, got float']
+
+
 def test_datetimes_and_dates_are_judged_in_their_json_form():
     event_type = EventType('tests.dates', 'Dates.', fields={'at': Field(datetime.datetime), 'on': Field(datetime.date)})
     assert event_type.validate({'at': datetime.datetime(2024, 1, 1, tzinfo=UTC), 'on': datetime.date(2024, 1, 2)}) == []
-    assert event_type.validate({'at': datetime.datetime(2024, 1, 1), 'on': datetime.date(2024, 1, 2)}) == [
-        'data.at: not a valid date-time'  # a naive datetime is written without an offset
-    ]
+    # a naive datetime is taken as UTC, as the tracking log writes it (with +00:00)
+    assert event_type.validate({'at': datetime.datetime(2024, 1, 1), 'on': datetime.date(2024, 1, 2)}) == []
     assert event_type.validate({'at': datetime.date(2024, 1, 1), 'on': datetime.datetime(2024, 1, 1, tzinfo=UTC)}) == [
         'data.at: not a valid date-time', 'data.on: not a valid date',
     ]

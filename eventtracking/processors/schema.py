@@ -23,7 +23,8 @@ WARN = 'warn'
 DROP = 'drop'
 MODES = (IGNORE, WARN, DROP)
 
-LOG = RateLimitedLog(logging.getLogger(__name__))
+LOG = RateLimitedLog(logging.getLogger(__name__), max_lines=20)
+"""One line per name and problem a minute, and at most 20 lines a minute in all (event names are unbounded)."""
 
 
 class EventTypeValidator:

@@ -105,6 +105,15 @@ def test_each_event_is_counted_but_a_name_and_problem_is_logged_once_a_minute(ca
     assert caplog.records[-1].getMessage().endswith('data.mode: required but missing')
 
 
+def test_many_different_names_are_all_counted_but_at_most_twenty_lines_a_minute_are_logged(caplog):
+    tracker, _ = tracker_with(EventTypeValidator())
+    with caplog.at_level(logging.WARNING, logger='eventtracking.processors.schema'):
+        for number in range(1000):
+            tracker.emit(f'/u/learner{number}', {})  # implicit events are named by URL: unbounded names
+    assert tracker.stats == {'unregistered': 1000}
+    assert len(caplog.records) == 20
+
+
 def test_counts_show_in_the_branch_that_runs_the_validator():
     validating = RoutingBackend(backends={'mem': InMemoryBackend()}, processors=[EventTypeValidator(invalid='drop')])
     plain = InMemoryBackend()
