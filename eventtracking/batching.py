@@ -23,10 +23,12 @@ import weakref
 from collections import deque
 
 from eventtracking.backoff import Backoff
+from eventtracking.exceptions import UnserializableEventError
 from eventtracking.ratelimit import RateLimitedLog
 from eventtracking.stats import PUBLISH_ERROR, QUEUE_FULL, SPOOLED
 
 LOG = RateLimitedLog(logging.getLogger(__name__))
+UNSERIALIZABLE = UnserializableEventError.reason
 
 _PUBLISHERS = weakref.WeakSet()
 
@@ -243,9 +245,18 @@ class BatchPublisher:  # pylint: disable=too-many-instance-attributes
             self.count_published(len(batch))
 
     def spool_batch(self, batch):
-        """Write ``batch`` to the spool and count it ``spooled``; count ``publish_error`` if the disk refuses."""
+        """Write ``batch`` to the spool and count it ``spooled``; count ``publish_error`` if the disk refuses.
+
+        An event the spool's encoder refuses is left out and counted
+        ``unserializable``; the others of its batch are spooled.
+        """
         try:
             self.spool.append(batch)
+        except (TypeError, ValueError):
+            batch = self._encodable(batch)
+            if not batch:
+                return True
+            return self.spool_batch(batch)
         except OSError as exc:
             self.counters.increment(PUBLISH_ERROR, len(batch))
             LOG.error((self.name, 'spool_write'),
@@ -257,6 +268,22 @@ class BatchPublisher:  # pylint: disable=too-many-instance-attributes
                     'Spooled %d event(s) for backend %r in %s: the broker is unavailable; they will be published '
                     'when it is back', len(batch), self.name, self.spool.directory)
         return True
+
+    def _encodable(self, batch):
+        """The events of ``batch`` the spool can encode; the others are counted ``unserializable`` and logged."""
+        encodable = []
+        for event in batch:
+            try:
+                self.spool.dumps(event)
+            except (TypeError, ValueError):
+                continue
+            encodable.append(event)
+        dropped = len(batch) - len(encodable)
+        self.counters.increment(UNSERIALIZABLE, dropped)
+        LOG.error((self.name, UNSERIALIZABLE),
+                  'Dropped %d event(s) of a batch for backend %r (%s): they cannot be written to the spool',
+                  dropped, self.name, UNSERIALIZABLE)
+        return encodable
 
     def _replay(self):
         try:

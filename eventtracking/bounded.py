@@ -10,6 +10,7 @@ two threads, not a new thread. A child process after ``os.fork()`` starts
 without helpers (the parent's threads do not exist there).
 """
 
+import contextvars
 import os
 import threading
 import weakref
@@ -18,24 +19,31 @@ from queue import SimpleQueue
 MAX_IDLE_HELPERS = 4
 """Helper threads kept waiting for work; more are started while others are busy (or stuck), then end."""
 
+MAX_BUSY_HELPERS = 4
+"""Helper threads of one caller that may be busy at once (stuck on a hung server, say); past that a call
+fails at once with :class:`CallTimedOut`, so that a server that never answers cannot pile up threads."""
+
 
 class CallTimedOut(TimeoutError):
     """The call did not return within the timeout; it may still complete later, on its helper thread."""
 
 
 class _Call:
-    __slots__ = ('function', 'args', 'done', 'result', 'error')
+    """One call handed to a helper thread, run in the caller's :mod:`contextvars` context."""
+
+    __slots__ = ('function', 'args', 'context', 'done', 'result', 'error')
 
     def __init__(self, function, args):
         self.function = function
         self.args = args
+        self.context = contextvars.copy_context()
         self.done = threading.Event()
         self.result = None
         self.error = None
 
     def run(self):
         try:
-            self.result = self.function(*self.args)
+            self.result = self.context.run(self.function, *self.args)
         except BaseException as exc:  # pylint: disable=broad-except  # handed to the waiting caller
             self.error = exc
         self.done.set()
@@ -52,18 +60,32 @@ class BoundedCaller:
         self.name = name
         self._lock = threading.Lock()
         self._idle = []
+        self._busy = 0
         _CALLERS.add(self)
 
     def __call__(self, function, *args):
-        """Return what ``function(*args)`` returns, raise what it raises, or raise :class:`CallTimedOut`."""
+        """Return what ``function(*args)`` returns, raise what it raises, or raise :class:`CallTimedOut`.
+
+        Called directly, without a helper, when ``timeout`` is None or no
+        thread can be started (at interpreter shutdown, Python 3.12 refuses
+        new threads: the flush at exit still publishes, unbounded).
+        """
         if self.timeout is None:
             return function(*args)
         call = _Call(function, args)
         with self._lock:
             inbox = self._idle.pop() if self._idle else None
+            if inbox is None and self._busy >= MAX_BUSY_HELPERS:
+                raise CallTimedOut(f'{self._busy} earlier calls are still waiting for an answer')
+            self._busy += 1
         if inbox is None:
             inbox = SimpleQueue()
-            threading.Thread(target=self._serve, args=(inbox,), name=self.name, daemon=True).start()
+            try:
+                threading.Thread(target=self._serve, args=(inbox,), name=self.name, daemon=True).start()
+            except RuntimeError:  # "can't create new thread at interpreter shutdown"
+                with self._lock:
+                    self._busy -= 1
+                return function(*args)
         inbox.put(call)
         if not call.done.wait(self.timeout):
             raise CallTimedOut(f'no answer within {self.timeout:g} s')
@@ -75,6 +97,7 @@ class BoundedCaller:
         while True:
             inbox.get().run()
             with self._lock:
+                self._busy -= 1
                 if len(self._idle) >= MAX_IDLE_HELPERS:
                     return
                 self._idle.append(inbox)
@@ -83,6 +106,7 @@ class BoundedCaller:
         """Drop the idle helpers (in a child process after ``fork``, where their threads do not exist)."""
         self._lock = threading.Lock()
         self._idle = []
+        self._busy = 0
 
 
 _CALLERS = weakref.WeakSet()

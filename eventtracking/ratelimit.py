@@ -21,6 +21,7 @@ unformattable.
 """
 
 import logging
+import os
 import threading
 import time
 import weakref
@@ -151,3 +152,13 @@ class RateLimitedLog:
         with self._lock:
             self._kinds.clear()
             self._window[:] = [None, 0, 0]
+
+
+def _new_locks_after_fork():
+    """In a child process: a new lock for every log (another thread may have held one at the fork)."""
+    for instance in list(_INSTANCES):
+        instance._lock = threading.Lock()  # pylint: disable=protected-access
+
+
+if hasattr(os, 'register_at_fork'):
+    os.register_at_fork(after_in_child=_new_locks_after_fork)

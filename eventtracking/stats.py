@@ -8,7 +8,9 @@ snapshot (reason -> count); a routing backend's snapshot includes the counts
 of every backend below it, and ``Tracker.stats`` is the root's snapshot.
 """
 
+import os
 import threading
+import weakref
 from collections import Counter
 
 FILTERED = 'filtered'
@@ -80,11 +82,12 @@ def merge_stats(*snapshots):
 class EventCounters:
     """Thread-safe counts of events by reason; cheap to increment."""
 
-    __slots__ = ('_counts', '_lock')
+    __slots__ = ('_counts', '_lock', '__weakref__')
 
     def __init__(self):
         self._counts = Counter()
         self._lock = threading.Lock()
+        _COUNTERS.add(self)
 
     def increment(self, reason, amount=1):
         """Add ``amount`` to the count for ``reason``."""
@@ -107,3 +110,16 @@ class EventCounters:
 
     def __repr__(self):
         return f'EventCounters({self.snapshot()!r})'
+
+
+_COUNTERS = weakref.WeakSet()
+
+
+def _new_locks_after_fork():
+    """In a child process: a new lock for every counter (another thread may have held one at the fork)."""
+    for counters in list(_COUNTERS):
+        counters._lock = threading.Lock()  # pylint: disable=protected-access
+
+
+if hasattr(os, 'register_at_fork'):
+    os.register_at_fork(after_in_child=_new_locks_after_fork)

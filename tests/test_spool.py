@@ -8,9 +8,11 @@ from decimal import Decimal
 import pytest
 
 from eventtracking.backoff import Backoff
+from eventtracking.batching import BatchPublisher
 from eventtracking.spool import Spool, backend_of, spool_files
+from eventtracking.stats import EventCounters
 
-json = pytest.importorskip('kombu.utils.json')
+from kombu.utils import json  # pylint: disable=wrong-import-order  # kombu comes with the celery extra
 
 
 def spool(directory, name='analytics.xapi'):
@@ -107,3 +109,13 @@ def test_backoff_has_full_jitter_first_retry_within_a_second_and_a_cap():
     assert lowest.failed() == 0.0 and not lowest.waiting()
     highest.succeeded()
     assert highest.failures == 0 and highest.remaining() == 0.0
+
+
+def test_an_event_the_spool_cannot_encode_costs_only_itself_and_is_counted(tmp_path):
+    counters = EventCounters()
+    publisher = BatchPublisher('analytics', publish=None, counters=counters, spool=spool(tmp_path, 'analytics'))
+    batch = [{'name': 'good', 'data': {'n': number}} for number in range(9)]
+    batch.insert(4, {'name': 'bad', 'data': {'value': object()}})
+    assert publisher.spool_batch(batch)
+    assert counters.snapshot() == {'spooled': 9, 'unserializable': 1}
+    assert publisher.spool.pending() == 9

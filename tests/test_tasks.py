@@ -2,10 +2,9 @@
 
 import pytest
 
+from eventtracking import tasks
 from eventtracking.backends.routing import RoutingBackend
 from eventtracking.tracker import Tracker
-
-tasks = pytest.importorskip('eventtracking.tasks')
 
 
 class Sink:

@@ -31,7 +31,7 @@ import threading
 from eventtracking._extras import missing_extra
 
 try:
-    import celery  # noqa: F401  pylint: disable=unused-import
+    from celery import current_app
     from kombu.exceptions import EncodeError
     from kombu.utils.json import dumps, loads
 except ImportError as exc:
@@ -39,8 +39,9 @@ except ImportError as exc:
 
 from eventtracking import tasks
 from eventtracking.backends.routing import RoutingBackend
+from eventtracking.backoff import Backoff
 from eventtracking.batching import BatchPublisher
-from eventtracking.bounded import BoundedCaller, CallTimedOut
+from eventtracking.bounded import BoundedCaller
 from eventtracking.events import event_name, safe_name
 from eventtracking.exceptions import EventDropped, UncopyableEventError, UnserializableEventError
 from eventtracking.isolation import copy_event, mutates_events
@@ -58,6 +59,10 @@ UNSERIALIZABLE = UnserializableEventError.reason
 DEFAULT_PUBLISH_TIMEOUT = 1.0
 """Seconds ``emit()`` waits for one publish in the default mode before it gives up and backs off."""
 
+DIRECT_BACKOFF_CAP = 2.0
+"""The longest back-off, in seconds, of the default mode's publishing from the caller: short, since the
+events it holds back are lost without a ``spool_dir`` (the spool's own retries go up to 60 s)."""
+
 
 class AsyncRoutingBackend(RoutingBackend):  # pylint: disable=too-many-instance-attributes
     """Run this backend's processors in the caller, then send the event to its backends from a Celery task.
@@ -69,11 +74,13 @@ class AsyncRoutingBackend(RoutingBackend):  # pylint: disable=too-many-instance-
       ``eventtracking.tasks.send_event.delay(backend_name, processed_event)``
       in the caller. The publish is bounded: after ``publish_timeout``
       seconds (None: no bound) the caller goes on, and the backend backs off
-      (exponential, with jitter, first retry within 1 s, at most 60 s);
+      (exponential, with jitter, first retry within 1 s, at most
+      :data:`DIRECT_BACKOFF_CAP`, 2 s);
       events in the back-off window are spooled, or counted ``backed_off``
       without ``spool_dir``. A publish refused at once (broker down) is
       counted ``publish_error`` (or spooled, with ``spool_dir``) and the
-      backend backs off too.
+      backend backs off too. With the app's ``task_always_eager`` (test
+      settings) the task runs in the caller, unbounded, as in the original.
     * with ``batch_size`` > 1, appends the processed event to an in-process
       queue of at most ``max_queue_size`` events and returns (no I/O); a
       background thread publishes ``eventtracking.tasks.send_events.delay(backend_name, events)``
@@ -103,8 +110,10 @@ class AsyncRoutingBackend(RoutingBackend):  # pylint: disable=too-many-instance-
         self.spool_dir = spool_dir
         self.publish_timeout = publish_timeout
         self._caller = BoundedCaller(publish_timeout, name='eventtracking-publish')
+        self._backoff = Backoff(cap=DIRECT_BACKOFF_CAP)
         self._publisher = None
         self._publisher_lock = threading.Lock()
+        self._app = None
 
     # --- the publisher and its spool -------------------------------------------------------------
 
@@ -119,6 +128,8 @@ class AsyncRoutingBackend(RoutingBackend):  # pylint: disable=too-many-instance-
         if publisher is None:
             with self._publisher_lock:
                 if self._publisher is None:
+                    # Celery's current app is per thread: the background thread publishes with the caller's
+                    self._app = current_app._get_current_object()  # pylint: disable=protected-access
                     spool = Spool(self.spool_dir, self.backend_name, dumps, loads) if self.spool_dir else None
                     self._publisher = BatchPublisher(
                         self.backend_name, self._publish_batch, self.counters, batch_size=self.batch_size,
@@ -176,24 +187,31 @@ class AsyncRoutingBackend(RoutingBackend):  # pylint: disable=too-many-instance-
             self._publish_one(name, processed_event)
 
     def _publish_one(self, name, processed_event):
-        """Publish one event from the caller, bounded by ``publish_timeout``, with back-off and spool."""
+        """Publish one event from the caller, bounded by ``publish_timeout``, with back-off and spool.
+
+        With the app's ``task_always_eager`` (test settings) the task runs at
+        once in the caller, as in the original: no helper thread, no bound.
+        """
         publisher = self.publisher
-        if publisher.backoff.waiting() or (publisher.spool is not None and publisher.spool.pending()):
+        if self._backoff.waiting() or (publisher.spool is not None and publisher.spool.pending()):
             self._hold_back(name, processed_event)
             return
         delay = send_event.delay  # resolved here: Celery's current app is per thread
         try:
-            self._caller(delay, self.backend_name, processed_event)
+            if _eager(send_event):
+                delay(self.backend_name, processed_event)
+            else:
+                self._caller(delay, self.backend_name, processed_event)
         except EncodeError as exc:
             self.counters.increment(UNSERIALIZABLE)
             LOG.error((self.backend_name, UNSERIALIZABLE),
                       'Dropped event %s for backend %r (%s): Celery cannot serialize it: %s',
                       safe_name(name), self.backend_name, UNSERIALIZABLE, type(exc).__name__)
         except Exception as exc:  # pylint: disable=broad-except  # refused, timed out (CallTimedOut), ...
-            publisher.backoff.failed()
+            self._backoff.failed()
             self._publish_failed(name, processed_event, exc)
         else:
-            publisher.backoff.succeeded()
+            self._backoff.succeeded()
             publisher.count_published(1)
             logger.debug('Scheduled celery task for event %r processing and routing', name)
 
@@ -209,11 +227,10 @@ class AsyncRoutingBackend(RoutingBackend):  # pylint: disable=too-many-instance-
         """An event arriving while the backend backs off: spooled, or counted ``backed_off``."""
         if self._spool_one(processed_event):
             return
-        publisher = self.publisher
         self.counters.increment(BACKED_OFF)
         LOG.warning((self.backend_name, BACKED_OFF),
                     'Dropped event %s for backend %r (%s): the broker failed moments ago; next attempt in %.1f s',
-                    safe_name(name), self.backend_name, BACKED_OFF, publisher.backoff.remaining())
+                    safe_name(name), self.backend_name, BACKED_OFF, self._backoff.remaining())
 
     def _spool_one(self, processed_event):
         """With ``spool_dir``: spool the event (the thread publishes it later) and return True; else False."""
@@ -229,6 +246,8 @@ class AsyncRoutingBackend(RoutingBackend):  # pylint: disable=too-many-instance-
 
         Events Celery cannot serialize are counted ``unserializable`` and left out.
         """
+        if self._app is not None:
+            self._app.set_current()  # this thread's current app, for tasks.send_events (a proxy)
         try:
             self._caller(tasks.send_events.delay, self.backend_name, events)
         except EncodeError:
@@ -314,6 +333,14 @@ class AsyncRoutingBackend(RoutingBackend):  # pylint: disable=too-many-instance-
             logger.exception('Unable to send %r to backend %r of %r', what, name, self.backend_name)
             return False
         return True
+
+
+def _eager(task):
+    """Whether ``task``'s app runs tasks at once in the caller (``task_always_eager``); False for a stand-in."""
+    try:
+        return task.app.conf.task_always_eager is True
+    except Exception:  # pylint: disable=broad-except  # a mock, or no app
+        return False
 
 
 def _validate(batch_size, batch_interval, max_queue_size, publish_timeout):

@@ -74,3 +74,17 @@ def test_replay_publishes_what_nobody_holds_and_removes_the_file(
     assert "Backend 'replayed': published 3 event(s)" in out
     assert sorted(event['data']['seq'] for event in sink.wait_for(3)) == [1, 2, 3]
     assert os.listdir(tmp_path) == []
+
+
+def test_replay_with_the_broker_down_keeps_the_spool_and_fails_the_command(tmp_path):
+    from tests.backends.test_async_routing import current  # pylint: disable=import-outside-toplevel
+    from celery import Celery  # pylint: disable=import-outside-toplevel
+    from tests.servers import free_port  # pylint: disable=import-outside-toplevel
+
+    left_behind(tmp_path, 'replayed', [[1, 2]])
+    dead = Celery('eventtracking-dead-spool', broker=f'redis://127.0.0.1:{free_port()}/0', set_as_current=False)
+    dead.finalize()
+    with current(dead), pytest.raises(CommandError, match="spool of 'replayed' could not be published"):
+        run('--spool-dir', str(tmp_path), '--replay')
+    dead.close()
+    assert len(os.listdir(tmp_path)) == 1  # kept for the next try

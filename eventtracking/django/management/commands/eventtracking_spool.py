@@ -60,6 +60,7 @@ class Command(BaseCommand):
     def _replay(self, directory, files, dumps, loads):
         from eventtracking import tasks  # pylint: disable=import-outside-toplevel
 
+        failed = []
         for backend in sorted({backend for _, backend in files}):
             spool = Spool(directory, backend, dumps, loads)
             taken = spool.adopt_orphans()
@@ -74,10 +75,13 @@ class Command(BaseCommand):
             except Exception as exc:  # pylint: disable=broad-except
                 self.stderr.write(f'Backend {backend!r}: published {sum(published)} of {taken} event(s), '
                                   f'then the broker failed: {exc!r}; the rest stays in the spool')
+                failed.append(backend)
             else:
                 self.stdout.write(f'Backend {backend!r}: published {sum(published)} event(s)')
             finally:
                 spool.close()
+        if failed:
+            raise CommandError(f'The spool of {", ".join(map(repr, failed))} could not be published: the broker failed')
 
 
 def configured_spool_dirs():
