@@ -26,6 +26,7 @@ W_BACKEND_NAME = 'eventtracking.W011'
 E_SPOOL_DIR = 'eventtracking.E020'
 
 REDIS_SCHEMES = ('redis', 'rediss', 'redis+socket', 'sentinel')
+AMQP_SCHEMES = ('', 'amqp', 'amqps', 'pyamqp')  # '': no broker_url, Celery's default amqp://guest@localhost//
 
 
 def async_nodes(backends, path_names=(), setting_path=DJANGO_BACKEND_SETTING_NAME):
@@ -77,23 +78,31 @@ def check_async_routing(settings_name=DJANGO_BACKEND_SETTING_NAME):
 
 
 def check_broker_socket_timeout(path):
-    """W010 when the current Celery app's Redis broker connection has no socket timeout."""
+    """W010 when the current Celery app's broker connection (Redis or AMQP) has no socket timeout.
+
+    Other transports (SQS, ...) have timeouts of their own kinds and are not checked.
+    """
     from celery import current_app  # pylint: disable=import-outside-toplevel  # AsyncRoutingBackend needs it
 
     conf = current_app.conf
     url = conf.broker_url or ''
     scheme = url.split('://', 1)[0].lower() if '://' in url else ''
-    if scheme not in REDIS_SCHEMES:
-        return []
     options = conf.broker_transport_options or {}
-    if options.get('socket_timeout'):
+    if scheme in REDIS_SCHEMES:
+        if options.get('socket_timeout'):
+            return []
+        broker, hint = 'a Redis broker', "{'socket_timeout': 5, 'socket_connect_timeout': 5}"
+    elif scheme in AMQP_SCHEMES:
+        if options.get('read_timeout'):
+            return []
+        broker, hint = 'an AMQP broker', "{'read_timeout': 5, 'write_timeout': 5}"
+    else:
         return []
     return [checks.Warning(
-        f'{path}: an AsyncRoutingBackend publishes to a Redis broker whose connection has no socket timeout: '
+        f'{path}: an AsyncRoutingBackend publishes to {broker} whose connection has no socket timeout: '
         'a broker that accepts connections and never answers keeps a publishing thread blocked forever '
         '(emit() itself gives up after publish_timeout)',
-        hint="Set CELERY_BROKER_TRANSPORT_OPTIONS = {'socket_timeout': 5, 'socket_connect_timeout': 5} "
-             '(broker_transport_options of the Celery app).',
+        hint=f'Set CELERY_BROKER_TRANSPORT_OPTIONS = {hint} (broker_transport_options of the Celery app).',
         id=W_NO_SOCKET_TIMEOUT,
     )]
 

@@ -20,7 +20,7 @@ from kombu.utils.json import dumps, loads
 from eventtracking.backends.async_routing import AsyncRoutingBackend
 from eventtracking.spool import Spool
 from eventtracking.tracker import Tracker
-from tests.servers import CollectingBackend, free_port, record_measurement, start_redis
+from tests.servers import CollectingBackend, free_port, start_redis
 
 pytestmark = pytest.mark.server
 
@@ -93,8 +93,7 @@ def test_events_emitted_while_redis_is_down_are_published_from_the_spool_when_it
         server.stop()
 
     assert set(before) | set(after) == set(range(90)), 'no event may be lost across the outage'
-    duplicates = len(before) + len(after) - 90
-    assert duplicates >= 0
+    # duplicates (len(before) + len(after) - 90) are allowed: delivery is at least once
     assert tracker.stats.get('spooled', 0) >= 30
     assert tracker.stats.get('publish_error', 0) == 0
     assert os.listdir(tmp_path) == []

@@ -76,6 +76,18 @@ def test_w010_a_redis_broker_without_a_socket_timeout(settings):
     assert 'socket_timeout' in warning.hint
 
 
+def test_w010_an_amqp_broker_without_a_read_timeout_and_no_warning_for_other_transports(settings):
+    app = Celery('eventtracking-w010-amqp', broker='amqp://guest@127.0.0.1:1//', set_as_current=False)
+    with current(app):
+        [warning] = messages_with(settings, 'eventtracking.W010')
+        app.conf.broker_transport_options = {'read_timeout': 5, 'write_timeout': 5}
+        assert messages_with(settings, 'eventtracking.W010') == []
+    assert 'AMQP' in warning.msg and 'read_timeout' in warning.hint
+    sqs = Celery('eventtracking-w010-sqs', broker='sqs://', set_as_current=False)
+    with current(sqs):
+        assert messages_with(settings, 'eventtracking.W010') == []
+
+
 def test_w011_a_backend_name_that_leads_elsewhere(settings):
     [warning] = messages_with(settings, 'eventtracking.W011', backend_name='analytics')
     assert warning.msg.startswith(
