@@ -20,7 +20,7 @@ from kombu.utils.json import dumps, loads
 from eventtracking.backends.async_routing import AsyncRoutingBackend
 from eventtracking.spool import Spool
 from eventtracking.tracker import Tracker
-from tests.servers import CollectingBackend, free_port, start_redis
+from tests.servers import CollectingBackend, free_port, record_measurement, start_redis
 
 pytestmark = pytest.mark.server
 
