@@ -65,16 +65,25 @@ def try_lock(path):
     return descriptor
 
 
-def read_batches(descriptor, offset=0):
-    """Yield ``(line, end offset)`` for every complete line of the file from ``offset``."""
+READ_CHUNK = 1 << 20
+"""Bytes read from a spool file at a time: a spool of any size is read in constant memory (plus one line)."""
+
+
+def read_batches(descriptor, offset=0, chunk=READ_CHUNK):
+    """Yield ``(line, end offset)`` for every complete line of the file from ``offset``, reading ``chunk`` bytes
+    at a time (the file's size when this starts is where it stops; a line cut short there is left)."""
     size = os.fstat(descriptor).st_size
-    data = os.pread(descriptor, size - offset, offset) if size > offset else b''
     position = offset
-    for line in data.splitlines(keepends=True):
-        if not line.endswith(b'\n'):
-            break
-        position += len(line)
-        yield line, position
+    pending = b''
+    while position + len(pending) < size:
+        data = os.pread(descriptor, min(chunk, size - position - len(pending)), position + len(pending))
+        if not data:
+            return
+        lines = (pending + data).split(b'\n')
+        pending = lines.pop()
+        for line in lines:
+            position += len(line) + 1
+            yield line + b'\n', position
 
 
 class _File:

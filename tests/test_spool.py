@@ -119,3 +119,21 @@ def test_an_event_the_spool_cannot_encode_costs_only_itself_and_is_counted(tmp_p
     assert publisher.spool_batch(batch)
     assert counters.snapshot() == {'spooled': 9, 'unserializable': 1}
     assert publisher.spool.pending() == 9
+
+
+def test_a_spool_is_read_in_chunks_whatever_its_size(tmp_path):
+    from eventtracking.spool import read_batches  # pylint: disable=import-outside-toplevel
+
+    path = tmp_path / 'lines'
+    lines = [f'{{"n": {number}, "pad": "{"x" * (number % 7)}"}}\n'.encode() for number in range(500)]
+    path.write_bytes(b''.join(lines) + b'{"cut": ')  # the last line, being written, is not complete
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        for chunk in (5, 17, 64, 1 << 20):
+            read = list(read_batches(descriptor, chunk=chunk))
+            assert [line for line, _ in read] == lines
+            assert [end for _, end in read] == [sum(map(len, lines[:n + 1])) for n in range(500)]
+        middle = sum(map(len, lines[:250]))
+        assert [line for line, _ in read_batches(descriptor, middle, chunk=9)] == lines[250:]
+    finally:
+        os.close(descriptor)
