@@ -88,14 +88,18 @@ def stop_propagating():
     _Settings.every_app = False
 
 
-def add_context_header(headers=None, **kwargs):  # pylint: disable=unused-argument
+OWN_TASKS = frozenset({'eventtracking.tasks.send_event', 'eventtracking.tasks.send_events'})
+"""This library's own tasks: their events already carry their context, so no header is added to them."""
+
+
+def add_context_header(sender=None, headers=None, **kwargs):  # pylint: disable=unused-argument
     """``before_task_publish`` receiver: put the header on the message, unless it has one or nothing is entered.
 
     A retry already has one: Celery copies the retried run's custom headers
     onto it, so it carries the context of the first run, not what the task
-    entered before retrying.
+    entered before retrying. The tasks of :data:`OWN_TASKS` get none.
     """
-    if headers is None or HEADER in headers:
+    if headers is None or HEADER in headers or sender in OWN_TASKS:
         return
     value = _encoded_stack()
     if value is not None:

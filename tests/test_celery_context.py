@@ -187,6 +187,18 @@ def test_a_task_published_with_no_context_enters_nothing(celery_worker_thread, p
     assert event['data']['stack'] == []
 
 
+def test_this_librarys_own_tasks_carry_no_context_header(propagating):  # pylint: disable=unused-argument
+    tracker.register_tracker(tracker.Tracker())
+    with tracker.get_tracker().context('request', {'user_id': 7}):
+        for task in sorted(celery_context.OWN_TASKS):
+            headers = {}
+            celery_context.add_context_header(sender=task, headers=headers)
+            assert headers == {}, task
+        headers = {}
+        celery_context.add_context_header(sender='myapp.tasks.grade', headers=headers)
+    assert celery_context.HEADER in headers
+
+
 def test_only_json_contexts_travel(celery_worker_thread, propagating, collected, caplog):
     label = new_label()
     default = tracker.get_tracker()
