@@ -35,6 +35,15 @@ class Report:
         self.stream.write(f'{where}: {self.prefix}{reason}\n')
 
 
+def standard_output():
+    """Standard output, set to write what its encoding cannot (a lone surrogate from an escaped ``\\ud800``)
+    as a backslash escape instead of raising."""
+    reconfigure = getattr(sys.stdout, 'reconfigure', None)
+    if reconfigure is not None:
+        reconfigure(errors='backslashreplace')
+    return sys.stdout
+
+
 def read_events(paths, report, timed=False):
     """Yield ``(line, native event)`` for every event of the files ``paths``, a progress bar showing each file.
 

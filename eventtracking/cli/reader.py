@@ -140,15 +140,19 @@ def find_event(text):
     start = text.find('{')
     if start < 0:
         raise LineError('no JSON object on the line' if text.strip() else 'empty line')
+    too_deep = False
     while start >= 0:
         try:
             value, end = _DECODER.raw_decode(text, start)
         except ValueError:
             value, end = None, -1
+        except RecursionError:
+            value, end, too_deep = None, -1, True
         if isinstance(value, dict) and not text[end:].strip():
             return text[start:end], value
         start = text.find('{', start + 1)
-    raise LineError('the JSON object on the line does not parse')
+    raise LineError('the JSON object on the line is nested too deeply' if too_deep
+                    else 'the JSON object on the line does not parse')
 
 
 def open_log(path):
@@ -157,22 +161,27 @@ def open_log(path):
     ``-`` is standard input. Raises ``InputError`` when the file cannot be opened.
     """
     if path == '-':
-        return sys.stdin
+        return _TextReader(sys.stdin.buffer, sys.stdin.buffer, path, owned=False)
     try:
         raw = open(path, 'rb')  # pylint: disable=consider-using-with  # returned to the caller
     except OSError as exc:
         raise InputError(f'{path}: cannot open: {exc.strerror or exc}') from exc
     if raw.peek(2)[:2] == GZIP_MAGIC:
-        return _TextReader(gzip.GzipFile(fileobj=raw, mode='rb'), raw)
-    return _TextReader(raw, raw)
+        return _TextReader(gzip.GzipFile(fileobj=raw, mode='rb'), raw, path)
+    return _TextReader(raw, raw, path)
 
 
 class _TextReader:
-    """Lines of a binary stream decoded as UTF-8 (bad bytes replaced); ``position`` is the bytes read of the file."""
+    """Lines of a binary stream decoded as UTF-8 (bad bytes replaced); ``position`` is the bytes read of the file.
 
-    def __init__(self, stream, file):
+    ``owned`` is false for standard input, which :meth:`close` leaves open.
+    """
+
+    def __init__(self, stream, file, path, owned=True):
         self._stream = stream
         self._file = file
+        self._path = path
+        self._owned = owned
 
     @property
     def position(self):
@@ -187,7 +196,7 @@ class _TextReader:
         try:
             line = self._stream.readline()
         except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
-            raise InputError(f'{self._file.name}: cannot read: {exc}') from exc
+            raise InputError(f'{self._path}: cannot read: {exc}') from exc
         return line.decode('utf-8', errors='replace')
 
     def __iter__(self):
@@ -198,7 +207,9 @@ class _TextReader:
             yield line
 
     def close(self):
-        """Close the streams."""
+        """Close the streams (unless they are standard input's)."""
+        if not self._owned:
+            return
         self._stream.close()
         self._file.close()
 

@@ -1,10 +1,9 @@
 """``eventtracking stats``: how many events a tracking log holds, by name and by hour; malformed and oversize lines."""
 
 import json
-import sys
 from collections import Counter
 
-from eventtracking.cli.common import EXIT_OK, Report, read_events
+from eventtracking.cli.common import EXIT_OK, Report, read_events, standard_output
 
 DEFAULT_MAX_EVENT_SIZE = 1024
 """Lines whose JSON is longer are oversize: the default max_event_size of LoggerBackend and FileBackend."""
@@ -31,7 +30,7 @@ def run(args):
     for line, event in read_events(args.files, report):
         counts.add(line, event)
     counts.malformed = report.count
-    sys.stdout.write(counts.as_json() if args.json else counts.as_text())
+    standard_output().write(counts.as_json() if args.json else counts.as_text())
     return EXIT_OK
 
 

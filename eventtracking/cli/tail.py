@@ -3,10 +3,9 @@
 import argparse
 import json
 import re
-import sys
 from collections import deque
 
-from eventtracking.cli.common import EXIT_FAILED, EXIT_OK, Report, add_time_window, in_window
+from eventtracking.cli.common import EXIT_FAILED, EXIT_OK, Report, add_time_window, in_window, standard_output
 from eventtracking.cli.reader import LineError, event_users, follow_lines, read_lines
 
 
@@ -31,7 +30,7 @@ def add_parser(subparsers):
 def run(args):
     """Print the matching events; exit status 1 when a line was malformed."""
     report = Report()
-    out = sys.stdout
+    out = standard_output()
     if args.follow:
         lines = follow_lines(args.file, report)
     else:

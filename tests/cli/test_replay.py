@@ -96,6 +96,19 @@ def test_time_window_and_skipped_lines(tmp_path, recorded, capsys):
     ]
 
 
+def test_a_deeply_nested_line_is_skipped_not_a_traceback(tmp_path, recorded, capsys):
+    path = tmp_path / 'tracking.log'
+    write_log(path, sample_events(1))
+    with open(path, 'a', encoding='utf-8') as log:
+        log.write('{"a":' * 100_000 + '\n')
+    assert main(['replay', str(path)]) == 1
+    assert len(recorded) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        f'{path}:2: skipped: the JSON object on the line is nested too deeply',
+        'replayed 1 event, skipped 1 line',
+    ]
+
+
 @pytest.mark.parametrize('legacy', [False, True])
 def test_replay_through_a_logger_backend_writes_the_input_again(tmp_path, legacy):
     source = tmp_path / 'source.log'
