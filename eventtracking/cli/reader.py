@@ -4,7 +4,8 @@ A tracking log is plain or gzipped (told apart by the gzip magic bytes, not
 the file name). Each line holds one event as a JSON object, bare or after a
 prefix a log formatter wrote (Tutor's ``2024-01-01 ... [tracking] ... - {...}``):
 the event is the first ``{`` from which the rest of the line parses as one
-JSON object. An event is in this library's native shape (``name``,
+JSON object, among the line's first :data:`MAX_JSON_STARTS` ``{``. A line
+longer than :data:`MAX_LINE_BYTES` is reported, never held whole. An event is in this library's native shape (``name``,
 ``timestamp``, ``data``, ``context``) or in the legacy shape that
 :class:`~eventtracking.processors.legacy.LegacyFieldMappingProcessor` writes
 (``event_type``, ``time``, ``event``, ``context`` and request fields at the
@@ -16,6 +17,7 @@ Everything streams: one line in memory at a time.
 import gzip
 import json
 import os
+import re
 import sys
 import time
 import zlib
@@ -32,7 +34,19 @@ LEGACY_CONTEXT_FIELDS = ('event_source', 'page')
 
 LEGACY_OWN_FIELDS = LEGACY_REQUEST_FIELDS + LEGACY_CONTEXT_FIELDS + ('event', 'time', 'event_type', 'context')
 
+MAX_JSON_STARTS = 16
+"""How many of a line's ``{`` are tried as the start of its event: a log prefix holds few, if any, and trying
+every one would take time quadratic in the length of a long line that does not parse."""
+
+MAX_LINE_BYTES = 16 * 1024 * 1024
+"""The longest line read (newline excluded), 16 MiB: a longer one is a malformed line, skipped in chunks."""
+
+CHUNK_BYTES = 64 * 1024
+"""How much of a line over the maximum is read at a time while skipping it."""
+
 _DECODER = json.JSONDecoder()
+
+_BLANK_TO_END = re.compile(r'\s*\Z')
 
 
 class InputError(Exception):
@@ -134,23 +148,26 @@ def parse_time(value):
 def find_event(text):
     """The JSON text and object of the event on a line (``text``, newline removed); ``LineError`` if there is none.
 
-    The event starts at the first ``{`` from which the rest of the line parses
-    as exactly one JSON object; whatever comes before it is a log prefix.
+    The event starts at the first ``{`` (of the first :data:`MAX_JSON_STARTS`)
+    from which the rest of the line parses as exactly one JSON object;
+    whatever comes before it is a log prefix.
     """
     start = text.find('{')
     if start < 0:
         raise LineError('no JSON object on the line' if text.strip() else 'empty line')
     too_deep = False
-    while start >= 0:
+    for _ in range(MAX_JSON_STARTS):
         try:
             value, end = _DECODER.raw_decode(text, start)
         except ValueError:
             value, end = None, -1
         except RecursionError:
             value, end, too_deep = None, -1, True
-        if isinstance(value, dict) and not text[end:].strip():
+        if isinstance(value, dict) and _BLANK_TO_END.match(text, end):
             return text[start:end], value
         start = text.find('{', start + 1)
+        if start < 0:
+            break
     raise LineError('the JSON object on the line is nested too deeply' if too_deep
                     else 'the JSON object on the line does not parse')
 
@@ -171,17 +188,26 @@ def open_log(path):
     return _TextReader(raw, raw, path)
 
 
+class Unreadable:
+    """What :meth:`_TextReader.readline` returns for a line it cannot give: ``reason`` says why."""
+
+    def __init__(self, reason):
+        self.reason = reason
+
+
 class _TextReader:
     """Lines of a binary stream decoded as UTF-8 (bad bytes replaced); ``position`` is the bytes read of the file.
 
     ``owned`` is false for standard input, which :meth:`close` leaves open.
     """
 
-    def __init__(self, stream, file, path, owned=True):
+    def __init__(self, stream, file, path, owned=True, max_line_bytes=MAX_LINE_BYTES):
         self._stream = stream
         self._file = file
         self._path = path
         self._owned = owned
+        self.max_line_bytes = max_line_bytes
+        self._ended = False
 
     @property
     def position(self):
@@ -192,10 +218,25 @@ class _TextReader:
             return 0
 
     def readline(self):
-        """The next line as text, ``''`` at the end; raises ``InputError`` for a corrupt gzip stream."""
+        """The next line as text, ``''`` at the end.
+
+        A line longer than ``max_line_bytes`` is skipped and an
+        :class:`Unreadable` returned instead, as it is for a gzip stream cut
+        short (the last one: the end follows). Raises ``InputError`` for a
+        corrupt gzip stream.
+        """
+        if self._ended:
+            return ''
         try:
-            line = self._stream.readline()
-        except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
+            line = self._stream.readline(self.max_line_bytes + 1)
+            if len(line) > self.max_line_bytes and not line.endswith(b'\n'):
+                while line and not line.endswith(b'\n'):
+                    line = self._stream.readline(CHUNK_BYTES)
+                return Unreadable(f'line longer than {self.max_line_bytes} bytes')
+        except EOFError:
+            self._ended = True
+            return Unreadable('gzip stream truncated')
+        except (OSError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
             raise InputError(f'{self._path}: cannot read: {exc}') from exc
         return line.decode('utf-8', errors='replace')
 
@@ -220,16 +261,21 @@ class _TextReader:
         self.close()
 
 
-def read_lines(path, on_error, progress=None):
+def read_lines(path, on_error, progress=None, max_line_bytes=MAX_LINE_BYTES):
     """Yield every :class:`Line` of ``path`` that holds a JSON object; call ``on_error(where, reason)`` for the others.
 
     ``progress``, when given, is called now and then with the bytes read so far.
-    A line that is only whitespace is skipped silently.
+    A line that is only whitespace is skipped silently; one longer than
+    ``max_line_bytes`` is an error.
     """
     with open_log(path) as stream:
+        stream.max_line_bytes = max_line_bytes
         for number, text in enumerate(stream, 1):
             if progress is not None and number % 1024 == 0:
-                progress(getattr(stream, 'position', 0))
+                progress(stream.position)
+            if isinstance(text, Unreadable):
+                on_error(f'{path}:{number}', text.reason)
+                continue
             text = text.rstrip('\r\n')
             if not text.strip():
                 continue
@@ -237,7 +283,7 @@ def read_lines(path, on_error, progress=None):
             if line is not None:
                 yield line
         if progress is not None:
-            progress(getattr(stream, 'position', 0))
+            progress(stream.position)
 
 
 def file_size(path):

@@ -1,10 +1,13 @@
 """eventtracking.cli.reader: finding the event on a line, turning legacy events back, plain and gzipped files."""
 
+import gzip
 import json
+import tracemalloc
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from eventtracking.cli import reader
 from eventtracking.cli.reader import InputError, LineError, find_event, is_legacy, parse_time, read_lines, to_native
 from eventtracking.processors.legacy import LegacyFieldMappingProcessor
 from tests.cli.helpers import BRACED_PREFIX, TUTOR_PREFIX, gzip_file, sample_events, write_log
@@ -97,3 +100,86 @@ def test_a_gzip_whose_data_is_corrupt_midway_is_an_input_error(tmp_path):
     corrupt.write_bytes(bytes(data))
     with pytest.raises(InputError, match='cannot read'):
         list(read_lines(str(corrupt), print))
+
+
+class CountingDecoder:
+    """The reader's JSON decoder, counting the parses it starts and the characters it is handed."""
+
+    def __init__(self, decoder):
+        self._decoder = decoder
+        self.calls = 0
+
+    def raw_decode(self, text, idx=0):
+        self.calls += 1
+        return self._decoder.raw_decode(text, idx)
+
+
+@pytest.mark.parametrize('line', ['{' * 100_000, '{"a":' * 100_000, '{"a": 1} x ' * 20_000, '{ ' * 50_000])
+def test_find_event_tries_a_bounded_number_of_starts(monkeypatch, line):
+    counting = CountingDecoder(reader._DECODER)  # pylint: disable=protected-access
+    monkeypatch.setattr(reader, '_DECODER', counting)
+    with pytest.raises(LineError):
+        find_event(line)
+    assert counting.calls <= reader.MAX_JSON_STARTS
+
+
+def test_find_event_still_finds_an_event_after_a_prefix_with_braces():
+    prefix = 'a{b} ' * 10 + '[{"x": 1}] - '
+    assert find_event(prefix + '{"name": "a"}') == ('{"name": "a"}', {'name': 'a'})
+
+
+def _long_line_log(path, length, gzipped=False):
+    event = '{"name": "short", "timestamp": "2024-03-01T08:00:00Z"}\n'
+    opener = gzip.open if gzipped else open
+    with opener(path, 'wb') as log:
+        log.write(event.encode())
+        log.write(b'{"name": "long", "pad": "')
+        for _ in range(length // 65536):
+            log.write(b'x' * 65536)
+        log.write(b'"}\n')
+        log.write(event.encode())
+
+
+@pytest.mark.parametrize('gzipped', [False, True])
+def test_a_line_over_the_maximum_is_reported_and_never_held_whole(tmp_path, gzipped):
+    path = tmp_path / 'long.log'
+    _long_line_log(path, 32 * 1024 * 1024, gzipped)
+    errors = []
+    tracemalloc.start()
+    try:
+        lines = [line.raw['name'] for line in read_lines(path, lambda *error: errors.append(error),
+                                                        max_line_bytes=1024 * 1024)]
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert lines == ['short', 'short']
+    assert errors == [(f'{path}:2', 'line longer than 1048576 bytes')]
+    assert peak < 4 * 1024 * 1024, peak
+
+
+def test_a_line_at_the_maximum_is_read(tmp_path):
+    path = tmp_path / 'long.log'
+    text = '{"name": "long", "pad": "' + 'x' * 100 + '"}'
+    path.write_text(text + '\n' + text + 'x\n')
+    errors = []
+    assert [line.json_text for line in read_lines(path, lambda *error: errors.append(error),
+                                                  max_line_bytes=len(text))] == [text]
+    assert errors == [(f'{path}:2', f'line longer than {len(text)} bytes')]
+
+
+def test_the_default_maximum_is_16_mib():
+    assert reader.MAX_LINE_BYTES == 16 * 1024 * 1024
+
+
+def test_a_truncated_gzip_is_a_malformed_line_and_the_next_files_are_read(tmp_path):
+    whole = tmp_path / 'whole.log'
+    write_log(whole, sample_events(3))
+    data = gzip.compress(whole.read_bytes() * 200)
+    truncated = tmp_path / 'truncated.log.gz'
+    truncated.write_bytes(data[:len(data) // 2])
+    errors = []
+    lines = list(read_lines(truncated, lambda *error: errors.append(error)))
+    assert len(errors) == 1
+    where, reason = errors[0]
+    assert (where, reason) == (f'{truncated}:{len(lines) + 1}', 'gzip stream truncated')
+    assert 0 < len(lines) < 600
