@@ -304,41 +304,82 @@ def event_users(event):
     return {str(context[key]) for key in ('user_id', 'username') if context.get(key) not in (None, '')}
 
 
-def follow_lines(path, on_error, poll_interval=0.25, clock_sleep=time.sleep):
+def follow_lines(path, on_error, poll_interval=0.25, clock_sleep=time.sleep, max_line_bytes=MAX_LINE_BYTES):
     """Yield the :class:`Line` objects of the plain file ``path`` as they are written, forever.
 
     Lines already in the file come first. Whenever the end is reached it
     yields ``None`` (the caller may flush its output), then waits
-    ``poll_interval`` seconds; a file moved or removed (rotated) is reopened
-    at ``path`` when it appears again, and numbering starts over. A line is
-    read only once its newline is written. Raises ``InputError`` when ``path``
-    cannot be opened at first, or is gzipped.
+    ``poll_interval`` seconds; a file moved or removed (rotated) is read to
+    its end, then ``path`` is reopened when it appears again, and numbering
+    starts over. A line is read only once its newline is written (the last
+    line of a rotated file, once rotation is seen); one longer than
+    ``max_line_bytes`` is an error, skipped as it comes. Raises
+    ``InputError`` when ``path`` cannot be opened at first, or is gzipped.
     """
     stream = _open_plain(path)
-    number, pending = 0, b''
+    lines = _Lines(path, on_error, max_line_bytes)
     try:
         while True:
-            chunk = stream.readline()
-            if chunk:
-                pending += chunk
-                if not pending.endswith(b'\n'):
-                    continue
-                number += 1
-                text, pending = pending.decode('utf-8', errors='replace').rstrip('\r\n'), b''
-                if text.strip():
-                    line = _parse(path, number, text, on_error)
-                    if line is not None:
-                        yield line
-                continue
+            yield from lines.read(stream)
             yield None
             if _replaced(path, stream):
+                yield from lines.read(stream)  # written to the old file before the rotation was seen
+                yield from lines.rest()
                 stream.close()
                 stream = _open_plain(path)
-                number, pending = 0, b''
+                lines = _Lines(path, on_error, max_line_bytes)
             else:
                 clock_sleep(poll_interval)
     finally:
         stream.close()
+
+
+class _Lines:
+    """The lines of a file being written, assembled from what is there so far; one too long is dropped as it comes."""
+
+    def __init__(self, path, on_error, max_line_bytes):
+        self.path = path
+        self.on_error = on_error
+        self.max_line_bytes = max_line_bytes
+        self.number = 0
+        self._pending = []
+        self._size = 0
+        self._too_long = False
+
+    def read(self, stream):
+        """Yield the :class:`Line` of each line ``stream`` now holds whole, up to its end."""
+        while True:
+            chunk = stream.readline(CHUNK_BYTES)
+            if not chunk:
+                return
+            self._size += len(chunk)
+            if not self._too_long:
+                self._pending.append(chunk)
+                if self._size - chunk.endswith(b'\n') > self.max_line_bytes:
+                    self._too_long, self._pending = True, []
+            if chunk.endswith(b'\n'):
+                line = self._end_line()
+                if line is not None:
+                    yield line
+
+    def rest(self):
+        """Yield the :class:`Line` of what follows the last newline, if anything (the file will grow no more)."""
+        if self._size:
+            line = self._end_line()
+            if line is not None:
+                yield line
+
+    def _end_line(self):
+        self.number += 1
+        text, too_long = b''.join(self._pending), self._too_long
+        self._pending, self._size, self._too_long = [], 0, False
+        if too_long:
+            self.on_error(f'{self.path}:{self.number}', f'line longer than {self.max_line_bytes} bytes')
+            return None
+        text = text.decode('utf-8', errors='replace').rstrip('\r\n')
+        if not text.strip():
+            return None
+        return _parse(self.path, self.number, text, self.on_error)
 
 
 def _parse(path, number, text, on_error):

@@ -2,13 +2,14 @@
 
 import gzip
 import json
+import os
 import tracemalloc
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from eventtracking.cli import reader
-from eventtracking.cli.reader import InputError, LineError, find_event, is_legacy, parse_time, read_lines, to_native
+from eventtracking.cli.reader import InputError, LineError, find_event, follow_lines, is_legacy, parse_time, read_lines, to_native
 from eventtracking.processors.legacy import LegacyFieldMappingProcessor
 from tests.cli.helpers import BRACED_PREFIX, TUTOR_PREFIX, gzip_file, sample_events, write_log
 
@@ -183,3 +184,53 @@ def test_a_truncated_gzip_is_a_malformed_line_and_the_next_files_are_read(tmp_pa
     where, reason = errors[0]
     assert (where, reason) == (f'{truncated}:{len(lines) + 1}', 'gzip stream truncated')
     assert 0 < len(lines) < 600
+
+
+def _until_end(lines):
+    """The names of the lines ``follow_lines`` yields up to the end of the file, for now."""
+    names = []
+    for line in lines:
+        if line is None:
+            return names
+        names.append(line.raw['name'])
+    raise AssertionError('follow_lines ended')
+
+
+def _event(name):
+    return (json.dumps({'name': name, 'timestamp': '2024-03-01T08:00:00Z'}) + '\n').encode()
+
+
+def test_follow_reads_the_old_file_to_its_end_before_the_rotated_one(tmp_path):
+    path = tmp_path / 'tracking.log'
+    with open(path, 'wb', buffering=0) as old:
+        old.write(_event('first'))
+        lines = follow_lines(path, lambda *error: pytest.fail(f'unexpected {error}'), clock_sleep=lambda _: None)
+        assert _until_end(lines) == ['first']
+        os.rename(path, tmp_path / 'tracking.log.1')  # rotated while the reader was at the old file's end
+        old.write(_event('late in the old file'))
+    path.write_bytes(_event('in the new file'))
+    assert _until_end(lines) == ['late in the old file', 'in the new file']
+    lines.close()
+
+
+def test_follow_reports_a_line_over_the_maximum_without_holding_it(tmp_path):
+    path = tmp_path / 'tracking.log'
+    with open(path, 'wb', buffering=0) as log:
+        log.write(_event('first'))
+        errors = []
+        lines = follow_lines(path, lambda *error: errors.append(error), clock_sleep=lambda _: None,
+                             max_line_bytes=1024)
+        assert _until_end(lines) == ['first']
+        tracemalloc.start()
+        try:
+            for _ in range(64):
+                log.write(b'x' * 65536)  # a line still being written, already over the maximum
+                assert _until_end(lines) == []
+            log.write(b'\n' + _event('after'))
+            assert _until_end(lines) == ['after']
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    assert errors == [(f'{path}:2', 'line longer than 1024 bytes')]
+    assert peak < 1024 * 1024, peak
+    lines.close()
