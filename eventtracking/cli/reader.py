@@ -132,7 +132,11 @@ def _payload(value):
 
 
 def parse_time(value):
-    """An ISO 8601 timestamp (a string, or already a datetime) as an aware datetime; ``LineError`` if it is not one."""
+    """An ISO 8601 timestamp (a string, or already a datetime) as an aware datetime; ``LineError`` if it is not one.
+
+    A time that cannot be converted to UTC (year 1 with a positive offset,
+    year 9999 with a negative one) is refused too: the tracking log writes UTC.
+    """
     if isinstance(value, datetime):
         parsed = value
     elif isinstance(value, str):
@@ -142,7 +146,13 @@ def parse_time(value):
             raise LineError(f'the timestamp {value[:40]!r} is not ISO 8601') from None
     else:
         raise LineError(f'the timestamp is a {type(value).__name__}, not an ISO 8601 string')
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=timezone.utc)
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=timezone.utc)
+    try:
+        parsed.astimezone(timezone.utc)
+    except OverflowError:
+        raise LineError(f'the timestamp {str(value)[:40]!r} cannot be converted to UTC') from None
+    return parsed
 
 
 def find_event(text):

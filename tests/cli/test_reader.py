@@ -55,6 +55,8 @@ def test_a_legacy_line_without_name_takes_its_event_type():
 @pytest.mark.parametrize('raw, reason', [
     ({'data': {}}, 'no name'), ({'event': {}, 'time': '2020-01-01'}, 'neither a name'),
     ({'name': 'a', 'timestamp': 'tomorrow'}, 'not ISO 8601'), ({'name': 'a', 'timestamp': 5}, 'is a int'),
+    ({'name': 'a', 'timestamp': '0001-01-01T00:00:00+01:00'}, 'cannot be converted to UTC'),
+    ({'event_type': 'a', 'time': '9999-12-31T23:59:59-00:01'}, 'cannot be converted to UTC'),
 ])
 def test_to_native_refuses_events_without_name_or_time(raw, reason):
     with pytest.raises(LineError, match=reason):

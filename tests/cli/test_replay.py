@@ -16,6 +16,7 @@ import pytest
 from eventtracking.cli import main
 from eventtracking.cli.reader import to_native
 from eventtracking.processors.legacy import LegacyFieldMappingProcessor
+from eventtracking.processors.regex_filter import RegexFilter
 from eventtracking.testing import InMemoryBackend
 from eventtracking.tracker import Tracker
 from tests.cli.helpers import TUTOR_PREFIX, gzip_file, run_cli, sample_events, write_log
@@ -93,6 +94,45 @@ def test_time_window_and_skipped_lines(tmp_path, recorded, capsys):
         f'{path}:7: skipped: no JSON object on the line',
         f'{path}:8: skipped: the event has no timestamp',
         'replayed 3 events, skipped 2 lines',
+    ]
+
+
+class Failing:
+    """A backend that fails for one event name: the routing backend counts it as backend_error."""
+
+    def send(self, event):
+        if event['name'] == 'problem_check':
+            raise RuntimeError('the analytics store is down')
+
+
+def test_anything_lost_in_the_tree_exits_1(tmp_path, register_default_tracker, capsys):
+    path = tmp_path / 'tracking.log'
+    write_log(path, sample_events(3))
+    register_default_tracker(Tracker({'failing': Failing()}))
+    assert main(['replay', str(path)]) == 1
+    assert capsys.readouterr().err.splitlines()[-1] == \
+        "replayed 3 events, skipped 0 lines; dropped or failed in the tree: {'backend_error': 1}"
+
+
+def test_events_filtered_on_purpose_are_not_a_failure(tmp_path, register_default_tracker, capsys):
+    path = tmp_path / 'tracking.log'
+    write_log(path, sample_events(3))
+    backend = InMemoryBackend()
+    register_default_tracker(Tracker({'memory': backend}, processors=[RegexFilter('allowlist', [r'^edx\.'])]))
+    assert main(['replay', str(path)]) == 0
+    assert [event['name'] for event in backend.events] == ['edx.video.played', 'edx.course.enrollment.activated']
+    assert capsys.readouterr().err.splitlines()[-1] == \
+        "replayed 3 events, skipped 0 lines; dropped or failed in the tree: {'filtered': 1}"
+
+
+def test_a_time_before_year_1_in_utc_is_skipped(tmp_path, recorded, capsys):
+    path = tmp_path / 'tracking.log'
+    path.write_text('{"name": "early", "timestamp": "0001-01-01T00:00:00+01:00"}\n')
+    assert main(['replay', str(path)]) == 1
+    assert recorded == []
+    assert capsys.readouterr().err.splitlines() == [
+        f"{path}:1: skipped: the timestamp '0001-01-01T00:00:00+01:00' cannot be converted to UTC",
+        'replayed 0 events, skipped 1 line',
     ]
 
 
