@@ -35,6 +35,24 @@ class Report:
         self.stream.write(f'{where}: {self.prefix}{reason}\n')
 
 
+def shown(text):
+    """``text`` (an event name, a user) as written to a terminal: as it is when every character is printable,
+    else its ``repr()``, so that a newline or an escape sequence cannot forge lines or drive the terminal."""
+    text = str(text)
+    return text if text.isprintable() else repr(text)
+
+
+def non_negative(text):
+    """An argparse type: an integer, 0 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f'{text!r} is not a number 0 or more')
+    return value
+
+
 def standard_output():
     """Standard output, set to write what its encoding cannot (a lone surrogate from an escaped ``\\ud800``)
     as a backslash escape instead of raising."""

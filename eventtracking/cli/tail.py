@@ -5,7 +5,7 @@ import json
 import re
 from collections import deque
 
-from eventtracking.cli.common import EXIT_FAILED, EXIT_OK, Report, add_time_window, in_window, standard_output
+from eventtracking.cli.common import EXIT_FAILED, EXIT_OK, Report, add_time_window, in_window, shown, standard_output
 from eventtracking.cli.reader import LineError, event_users, follow_lines, read_lines
 
 
@@ -76,7 +76,9 @@ def _summary(event):
     context = event.get('context') if isinstance(event.get('context'), dict) else {}
     who = context.get('username') or context.get('user_id') or '-'
     data = json.dumps(event.get('data', {}), separators=(',', ':'), ensure_ascii=False)
-    return f'{when}  {event["name"]}  user={who}  {data}\n'
+    if not data.isprintable():  # JSON escapes C0 controls, not C1 ones nor lone surrogates: ASCII does
+        data = json.dumps(event.get('data', {}), separators=(',', ':'))
+    return f'{when}  {shown(event["name"])}  user={shown(who)}  {data}\n'
 
 
 def _regex(text):

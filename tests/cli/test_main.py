@@ -33,7 +33,7 @@ def test_help_lists_every_subcommand():
 
 @pytest.mark.parametrize('args', [[], ['nosuch'], ['tail'], ['stats', '--max-event-size', 'x', 'f'],
                                   ['tail', '--name', '(', 'f'], ['tail', '--since', 'yesterday', 'f'],
-                                  ['tail', '-n', '0', 'f']])
+                                  ['tail', '-n', '0', 'f'], ['stats', '--max-event-size', '-5', 'f']])
 def test_bad_arguments_exit_2_with_a_usage_line(args):
     result = run_cli(*args)
     assert result.returncode == 2

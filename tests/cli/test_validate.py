@@ -116,3 +116,12 @@ def test_a_truncated_gzip_is_reported_with_its_line_and_the_next_file_is_checked
     read_before = int(where.rsplit(':', 1)[1]) - 1
     assert read_before < 3
     assert result.stdout == f'{read_before + 3} events checked in 2 files: 1 problem\n'
+
+
+def test_a_name_with_control_characters_is_shown_escaped(tmp_path):
+    (tmp_path / 'my_catalog.py').write_text(CATALOG)
+    path = tmp_path / 'tracking.log'
+    path.write_text(json.dumps({'name': 'evil\n\x1b[2J', 'timestamp': '2024-03-01T08:00:00Z'}) + '\n')
+    result = run_cli('validate', '--catalog', 'my_catalog', path, cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr == f"{path}:1: 'evil\\n\\x1b[2J': not a registered event type\n"
