@@ -225,11 +225,21 @@ def test_progress_bar_on_a_terminal_only(tmp_path):
     settings = write_settings(tmp_path, tmp_path / 'out.log', NATIVE_TREE)
     piped = run_cli('replay', '--settings', settings, path, cwd=tmp_path)
     assert piped.stderr == 'replayed 3000 events, skipped 0 lines\n'
+    assert _on_a_terminal(tmp_path, settings, path, stdout=subprocess.PIPE) == \
+        b'replayed 3000 events, skipped 0 lines\r\n'  # output piped: no bar, as the issue asks
+    shown = _on_a_terminal(tmp_path, settings, path)
+    assert b'replayed 3000 events' in shown
+    assert b'tracking.log' in shown and b'%' in shown  # tqdm's bar: the file's name and its percentage
+
+
+def _on_a_terminal(tmp_path, settings, path, stdout=None):
+    """What replay writes to a terminal that is its standard error (and its standard output, unless given)."""
     primary, secondary = pty.openpty()
     fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack('HHHH', 24, 100, 0, 0))
     try:
         process = subprocess.run([sys.executable, '-m', 'eventtracking', 'replay', '--settings', settings, path],
-                                 stdout=subprocess.PIPE, stderr=secondary, cwd=tmp_path, timeout=120, check=False)
+                                 stdout=secondary if stdout is None else stdout, stderr=secondary, cwd=tmp_path,
+                                 timeout=120, check=False)
         os.close(secondary)
         shown = b''
         while True:
@@ -243,5 +253,4 @@ def test_progress_bar_on_a_terminal_only(tmp_path):
     finally:
         os.close(primary)
     assert process.returncode == 0
-    assert b'replayed 3000 events' in shown
-    assert b'tracking.log' in shown and b'%' in shown  # tqdm's bar: the file's name and its percentage
+    return shown
