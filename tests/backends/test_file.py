@@ -4,6 +4,8 @@ import json
 import logging
 import multiprocessing
 import os
+import subprocess
+import sys
 import threading
 import time
 from datetime import date, datetime, timedelta, timezone
@@ -184,6 +186,38 @@ def test_a_full_disk_is_counted_and_logged_once_never_raised(caplog):
     (record,) = [r for r in caplog.records if r.name == 'eventtracking.backends.file']
     assert 'write_error' in record.getMessage() and "'/dev/full'" in record.getMessage()
     assert 'hunter2' not in record.getMessage()
+
+
+SHORT_WRITE = """
+import json, os, resource, signal, sys
+from eventtracking.backends.file import FileBackend
+
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write past the limit fails with EFBIG instead
+path = sys.argv[1]
+backend = FileBackend(path, max_event_size=None)
+backend.send({'name': 'first', 'data': {'pad': 'x' * 100}})
+soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+resource.setrlimit(resource.RLIMIT_FSIZE, (os.path.getsize(path) + 50, hard))
+backend.send({'name': 'cut', 'data': {'pad': 'y' * 200}})  # 50 bytes written, then no room
+resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))  # room again, as when the disk is cleaned up
+backend.send({'name': 'after'})
+backend.close()
+print(json.dumps(backend.stats))
+"""
+
+
+def test_a_line_cut_short_by_a_full_disk_does_not_corrupt_the_next(tmp_path):
+    """A real short write: the file size limit (RLIMIT_FSIZE) of a child process, reached mid-line."""
+    path = tmp_path / 'tracking.log'
+    result = subprocess.run([sys.executable, '-c', SHORT_WRITE, str(path)], capture_output=True, text=True,
+                            timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {WRITE_ERROR: 1}
+    first, fragment, after = path.read_bytes().split(b'\n')[:3]
+    assert json.loads(first)['name'] == 'first'
+    assert len(fragment) == 50 and fragment.startswith(b'{"name": "cut"')
+    assert json.loads(after) == {'name': 'after'}
+    assert path.read_bytes().endswith(b'\n') and path.read_bytes().count(b'\n') == 3
 
 
 def test_a_path_that_cannot_be_opened_later_is_counted_then_recovers(tmp_path, caplog):
