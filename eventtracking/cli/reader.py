@@ -199,7 +199,7 @@ def open_log(path):
 
 
 class Unreadable:
-    """What :meth:`_TextReader.readline` returns for a line it cannot give: ``reason`` says why."""
+    """What a tracking log reader returns instead of a line it cannot give: ``reason`` says why."""
 
     def __init__(self, reason):
         self.reason = reason
