@@ -42,15 +42,19 @@ def shown(text):
     return text if text.isprintable() else repr(text)
 
 
-def non_negative(text):
-    """An argparse type: an integer, 0 or more."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f'{text!r} is not a number 0 or more')
-    return value
+def integer_at_least(minimum, meaning):
+    """An argparse type: an integer, ``minimum`` or more; ``meaning`` ends the error (``'a positive number'``)."""
+
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            value = minimum - 1
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f'{text!r} is not {meaning}')
+        return value
+
+    return parse
 
 
 def standard_output():

@@ -4,7 +4,7 @@ import json
 from collections import Counter
 from datetime import timezone
 
-from eventtracking.cli.common import EXIT_OK, Report, non_negative, read_events, shown, standard_output
+from eventtracking.cli.common import EXIT_OK, Report, integer_at_least, read_events, shown, standard_output
 
 DEFAULT_MAX_EVENT_SIZE = 1024
 """Lines whose JSON is longer are oversize: the default max_event_size of LoggerBackend and FileBackend."""
@@ -18,7 +18,8 @@ def add_parser(subparsers):
                     'malformed (each also reported as FILE:LINE: reason on standard error) or oversize.',
     )
     parser.add_argument('files', nargs='+', metavar='FILE', help='tracking logs, plain or gzipped')
-    parser.add_argument('--max-event-size', type=non_negative, default=DEFAULT_MAX_EVENT_SIZE, metavar='N',
+    parser.add_argument('--max-event-size', type=integer_at_least(0, 'a number 0 or more'),
+                        default=DEFAULT_MAX_EVENT_SIZE, metavar='N',
                         help='a line whose JSON is longer than N characters is oversize (default %(default)s)')
     parser.add_argument('--json', action='store_true', help='print the counts as one JSON object')
     parser.set_defaults(run=run)

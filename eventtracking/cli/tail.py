@@ -5,7 +5,9 @@ import json
 import re
 from collections import deque
 
-from eventtracking.cli.common import EXIT_FAILED, EXIT_OK, Report, add_time_window, in_window, shown, standard_output
+from eventtracking.cli.common import (
+    EXIT_FAILED, EXIT_OK, Report, add_time_window, in_window, integer_at_least, shown, standard_output,
+)
 from eventtracking.cli.reader import LineError, event_users, follow_lines, read_lines
 
 
@@ -23,7 +25,8 @@ def add_parser(subparsers):
     parser.add_argument('--user', metavar='ID', help='only events of this user (context user_id or username)')
     add_time_window(parser)
     parser.add_argument('--json', action='store_true', help="print each event's JSON line")
-    parser.add_argument('-n', '--lines', type=_count, metavar='N', help='only the last N matching events')
+    parser.add_argument('-n', '--lines', type=integer_at_least(1, 'a positive number'), metavar='N',
+                        help='only the last N matching events')
     parser.set_defaults(run=run)
 
 
@@ -86,13 +89,3 @@ def _regex(text):
         return re.compile(text)
     except re.error as exc:
         raise argparse.ArgumentTypeError(f'{text!r} is not a regular expression: {exc}') from exc
-
-
-def _count(text):
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 1:
-        raise argparse.ArgumentTypeError(f'{text!r} is not a positive number')
-    return value

@@ -9,7 +9,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from eventtracking.cli import reader
-from eventtracking.cli.reader import InputError, LineError, find_event, follow_lines, is_legacy, parse_time, read_lines, to_native
+from eventtracking.cli.reader import (
+    InputError, LineError, find_event, follow_lines, is_legacy, parse_time, read_lines, to_native,
+)
 from eventtracking.processors.legacy import LegacyFieldMappingProcessor
 from tests.cli.helpers import BRACED_PREFIX, TUTOR_PREFIX, gzip_file, sample_events, write_log
 
