@@ -4,7 +4,8 @@ With the default ``'json'`` encoder a line is byte for byte what the original
 library wrote, ``json.dumps(event, cls=DateTimeJSONEncoder)``; ``'orjson'``
 writes the same JSON compactly and much faster (see
 :class:`~eventtracking.backends.logger.LoggerBackend`). :func:`encode_event`
-turns the encoders' ``TypeError``/``ValueError``/``RecursionError`` into the
+turns the encoders' ``TypeError``/``ValueError``/``RecursionError`` (and the
+``OverflowError`` of a datetime that cannot be converted to UTC) into the
 :class:`~eventtracking.exceptions.EventDropped` errors a routing backend
 counts.
 """
@@ -142,7 +143,9 @@ STACK_ALLOWANCE = 100
 def serialization_error(event, exc, field=None, value=None):
     """The error to raise for ``exc``, raised while encoding ``event`` (or ``value``, its ``field``): it names the event.
 
-    A ``TypeError`` becomes ``UnserializableEventError``, a circular-reference
+    A ``TypeError``, or an ``OverflowError`` (a datetime near year 1 or 9999
+    whose offset takes it out of range in UTC), becomes
+    ``UnserializableEventError``, a circular-reference
     ``ValueError`` ``CircularEventError``; any other ``ValueError`` is
     returned as it is. A ``RecursionError`` becomes ``EventTooDeepError``
     only when the value's own nesting reaches the recursion limit less
@@ -154,7 +157,7 @@ def serialization_error(event, exc, field=None, value=None):
     name = event_name(event)
     shown = safe_name(name)
     what = f'event {shown}' if field is None else f'event {shown}: {field}'
-    if isinstance(exc, TypeError):
+    if isinstance(exc, (TypeError, OverflowError)):
         return UnserializableEventError(f'{what} is not JSON serializable: {exc}', name)
     if isinstance(exc, RecursionError):
         if field is None:
@@ -195,7 +198,7 @@ def encode_event(encode, event, value=None, field=None):
     """
     try:
         return encode(event if value is None and field is None else value)
-    except (TypeError, ValueError, RecursionError) as exc:
+    except (TypeError, ValueError, RecursionError, OverflowError) as exc:
         error = serialization_error(event, exc, field, value)
         if error is exc:
             raise

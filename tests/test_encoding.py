@@ -75,5 +75,16 @@ def test_encode_event_maps_each_failure_to_an_error_naming_the_event():
         encoding.encode_event(encoding.standard_encode, {'name': 'd'}, deep, 'data')
 
 
+@pytest.mark.parametrize('encoder', ['json', 'orjson'])
+def test_a_datetime_that_cannot_be_converted_to_utc_is_unserializable(encoder):
+    if encoder == 'orjson':
+        pytest.importorskip('orjson')
+    early = datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=1)))
+    encode = encoding.event_encoder(encoder, 'FileBackend')
+    with pytest.raises(UnserializableEventError, match="event 'early' is not JSON serializable") as raised:
+        encoding.encode_event(encode, {'name': 'early', 'timestamp': early})
+    assert raised.value.event_name == 'early'
+
+
 def test_encode_event_encodes_a_field_that_is_missing_as_null():
     assert encoding.encode_event(encoding.standard_encode, {'name': 'a'}, None, 'context') == 'null'

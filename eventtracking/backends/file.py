@@ -9,7 +9,9 @@ interleaving lines. When the file is moved away or removed (logrotate's
 default ``create`` mode), the next line goes to a new file at ``path``, as
 ``logging.handlers.WatchedFileHandler`` does. A write that fails (disk
 full, file no longer writable) is counted as ``write_error`` and logged
-without flooding; it never raises into ``emit``. See the documentation's
+without flooding; it never raises into ``emit``. A line cut short (the
+disk filled mid-line) is ended with a newline at once, or else before the
+next line, so that the next line starts clean. See the documentation's
 page "The tracking log" for settings, rotation, and reading the file.
 """
 
@@ -81,6 +83,7 @@ class FileBackend:
         self._lock = threading.Lock()
         self._fd = None
         self._identity = None
+        self._cut_short = None  # (device, inode) of a file that ends with part of a line, until a newline ends it
         _LIVE.add(self)
 
     @property
@@ -110,15 +113,26 @@ class FileBackend:
             )
 
     def _write(self, line):
+        """Append ``line``; a line cut short (disk full mid-line) is ended with a newline, now or before the next."""
         fd = self._fd
         if fd is None or _identity(self.path) != self._identity:
             fd = self._reopen()
+        identity = self._identity
+        if self._cut_short is not None and self._cut_short == identity:
+            line = b'\n' + line
         written = os.write(fd, line)
-        while 0 < written < len(line):  # a regular file writes all at once unless the disk is full
-            line = line[written:]
-            written = os.write(fd, line)
         if not written:
             raise OSError(errno.EIO, 'the file took none of the line')
+        try:
+            while written < len(line):  # a regular file writes all at once unless the disk is full
+                more = os.write(fd, memoryview(line)[written:])
+                if not more:
+                    raise OSError(errno.EIO, 'the file took none of the rest of the line')
+                written += more
+        except OSError:
+            self._cut_short = None if _wrote_newline(fd) else identity
+            raise
+        self._cut_short = None
 
     def _reopen(self):
         """Open ``path`` again (it is missing, or another file now) and return the descriptor to write to.
@@ -151,6 +165,14 @@ class FileBackend:
 
     def __repr__(self):
         return f'FileBackend({self.path!r})'
+
+
+def _wrote_newline(fd):
+    """Try to end a line cut short with a newline; True when it was written."""
+    try:
+        return os.write(fd, b'\n') == 1
+    except OSError:
+        return False
 
 
 def _identity(path):

@@ -35,6 +35,37 @@ class Report:
         self.stream.write(f'{where}: {self.prefix}{reason}\n')
 
 
+def shown(text):
+    """``text`` (an event name, a user) as written to a terminal: as it is when every character is printable,
+    else its ``repr()``, so that a newline or an escape sequence cannot forge lines or drive the terminal."""
+    text = str(text)
+    return text if text.isprintable() else repr(text)
+
+
+def integer_at_least(minimum, meaning):
+    """An argparse type: an integer, ``minimum`` or more; ``meaning`` ends the error (``'a positive number'``)."""
+
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            value = minimum - 1
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f'{text!r} is not {meaning}')
+        return value
+
+    return parse
+
+
+def standard_output():
+    """Standard output, set to write what its encoding cannot (a lone surrogate from an escaped ``\\ud800``)
+    as a backslash escape instead of raising."""
+    reconfigure = getattr(sys.stdout, 'reconfigure', None)
+    if reconfigure is not None:
+        reconfigure(errors='backslashreplace')
+    return sys.stdout
+
+
 def read_events(paths, report, timed=False):
     """Yield ``(line, native event)`` for every event of the files ``paths``, a progress bar showing each file.
 

@@ -1,7 +1,9 @@
-"""A progress bar on standard error when it is a terminal, through tqdm (``pip install 'eventtracking[cli]'``).
+"""A progress bar on standard error when it and standard output are a terminal, through tqdm
+(``pip install 'eventtracking[cli]'``).
 
-Without tqdm, or when standard error is piped or redirected, :func:`progress_bar`
-returns a bar that shows nothing, so the output of a script stays clean.
+Without tqdm, or when standard error or standard output is piped or
+redirected, :func:`progress_bar` returns a bar that shows nothing, so the
+output of a script stays clean.
 """
 
 import sys
@@ -36,10 +38,12 @@ class _BytesBar:
         self._bar.close()
 
 
-def progress_bar(total, description, stream=None):
-    """A bar on ``stream`` (standard error) for reading ``total`` bytes, on a terminal with tqdm; else :class:`NoProgress`."""
+def progress_bar(total, description, stream=None, output=None):
+    """A bar on ``stream`` (standard error) for reading ``total`` bytes; :class:`NoProgress` unless tqdm is installed
+    and both ``stream`` and ``output`` (standard output) are terminals."""
     stream = sys.stderr if stream is None else stream
-    if total is None or not _is_terminal(stream):
+    output = sys.stdout if output is None else output
+    if total is None or not _is_terminal(stream) or not _is_terminal(output):
         return NoProgress()
     try:
         from tqdm import tqdm  # pylint: disable=import-outside-toplevel

@@ -14,6 +14,10 @@ from eventtracking.cli.common import (
     EXIT_FAILED, EXIT_OK, Report, UsageError, add_time_window, importable_from_cwd, in_window, read_events,
 )
 from eventtracking.cli.reader import open_log
+from eventtracking.stats import FILTERED, SKIPPED, SPOOLED
+
+NOT_LOST = (FILTERED, SKIPPED, SPOOLED)
+"""Reasons in the tree's stats that do not make the exit status 1: left out on purpose, or only delayed."""
 
 
 def add_parser(subparsers):
@@ -22,7 +26,9 @@ def add_parser(subparsers):
         'replay', help="send the events of tracking logs through the Django-configured tracker's backends",
         description="Send every event of the tracking logs to the routing backend of the default tracker that "
                     "the Django settings configure, with its original timestamp and context. Lines that hold "
-                    "no event are skipped and reported as FILE:LINE: reason; the exit status is then 1.",
+                    "no event are skipped and reported as FILE:LINE: reason; the exit status is then 1, as it is "
+                    "when the tree dropped or failed to deliver any event (its stats counted it; events filtered, "
+                    "skipped by a backend or spooled do not count).",
     )
     parser.add_argument('files', nargs='+', metavar='FILE', help='tracking logs, plain or gzipped')
     parser.add_argument('--settings', metavar='MODULE',
@@ -32,7 +38,7 @@ def add_parser(subparsers):
 
 
 def run(args):
-    """Replay every event in the window; exit status 1 when a line was skipped."""
+    """Replay every event in the window; exit status 1 when a line was skipped or the tree lost an event."""
     for path in args.files:  # a missing file is found before anything is replayed, not half-way
         if path != '-':
             open_log(path).close()
@@ -50,7 +56,7 @@ def run(args):
     sys.stderr.write(f'replayed {replayed} event{"s" if replayed != 1 else ""}, skipped {report.count} '
                      f'line{"s" if report.count != 1 else ""}'
                      + (f'; dropped or failed in the tree: {lost}' if lost else '') + '\n')
-    return EXIT_FAILED if report.count else EXIT_OK
+    return EXIT_FAILED if report.count or set(lost) - set(NOT_LOST) else EXIT_OK
 
 
 def configured_tracker(settings_module):

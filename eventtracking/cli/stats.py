@@ -1,10 +1,10 @@
 """``eventtracking stats``: how many events a tracking log holds, by name and by hour; malformed and oversize lines."""
 
 import json
-import sys
 from collections import Counter
+from datetime import timezone
 
-from eventtracking.cli.common import EXIT_OK, Report, read_events
+from eventtracking.cli.common import EXIT_OK, Report, integer_at_least, read_events, shown, standard_output
 
 DEFAULT_MAX_EVENT_SIZE = 1024
 """Lines whose JSON is longer are oversize: the default max_event_size of LoggerBackend and FileBackend."""
@@ -18,7 +18,8 @@ def add_parser(subparsers):
                     'malformed (each also reported as FILE:LINE: reason on standard error) or oversize.',
     )
     parser.add_argument('files', nargs='+', metavar='FILE', help='tracking logs, plain or gzipped')
-    parser.add_argument('--max-event-size', type=int, default=DEFAULT_MAX_EVENT_SIZE, metavar='N',
+    parser.add_argument('--max-event-size', type=integer_at_least(0, 'a number 0 or more'),
+                        default=DEFAULT_MAX_EVENT_SIZE, metavar='N',
                         help='a line whose JSON is longer than N characters is oversize (default %(default)s)')
     parser.add_argument('--json', action='store_true', help='print the counts as one JSON object')
     parser.set_defaults(run=run)
@@ -31,7 +32,7 @@ def run(args):
     for line, event in read_events(args.files, report):
         counts.add(line, event)
     counts.malformed = report.count
-    sys.stdout.write(counts.as_json() if args.json else counts.as_text())
+    standard_output().write(counts.as_json() if args.json else counts.as_text())
     return EXIT_OK
 
 
@@ -51,7 +52,8 @@ class Counts:
         self.events += 1
         self.by_name[event['name']] += 1
         timestamp = event.get('timestamp')
-        self.by_hour[timestamp.strftime('%Y-%m-%dT%H') if timestamp is not None else 'no time'] += 1
+        hour = timestamp.astimezone(timezone.utc).strftime('%Y-%m-%dT%H') if timestamp is not None else 'no time'
+        self.by_hour[hour] += 1
         if len(line.json_text) > self.max_event_size:
             self.oversize += 1
 
@@ -80,7 +82,7 @@ class Counts:
             '',
             'events by name:',
         ]
-        lines += [f'{count:>10}  {name}' for name, count in figures['by_name'].items()]
+        lines += [f'{count:>10}  {shown(name)}' for name, count in figures['by_name'].items()]
         lines += ['', 'events by hour (UTC):']
         lines += [f'{count:>10}  {hour}' for hour, count in figures['by_hour'].items()]
         return '\n'.join(lines) + '\n'

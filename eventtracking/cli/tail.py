@@ -3,10 +3,11 @@
 import argparse
 import json
 import re
-import sys
 from collections import deque
 
-from eventtracking.cli.common import EXIT_FAILED, EXIT_OK, Report, add_time_window, in_window
+from eventtracking.cli.common import (
+    EXIT_FAILED, EXIT_OK, Report, add_time_window, in_window, integer_at_least, shown, standard_output,
+)
 from eventtracking.cli.reader import LineError, event_users, follow_lines, read_lines
 
 
@@ -24,14 +25,15 @@ def add_parser(subparsers):
     parser.add_argument('--user', metavar='ID', help='only events of this user (context user_id or username)')
     add_time_window(parser)
     parser.add_argument('--json', action='store_true', help="print each event's JSON line")
-    parser.add_argument('-n', '--lines', type=_count, metavar='N', help='only the last N matching events')
+    parser.add_argument('-n', '--lines', type=integer_at_least(1, 'a positive number'), metavar='N',
+                        help='only the last N matching events')
     parser.set_defaults(run=run)
 
 
 def run(args):
     """Print the matching events; exit status 1 when a line was malformed."""
     report = Report()
-    out = sys.stdout
+    out = standard_output()
     if args.follow:
         lines = follow_lines(args.file, report)
     else:
@@ -77,7 +79,9 @@ def _summary(event):
     context = event.get('context') if isinstance(event.get('context'), dict) else {}
     who = context.get('username') or context.get('user_id') or '-'
     data = json.dumps(event.get('data', {}), separators=(',', ':'), ensure_ascii=False)
-    return f'{when}  {event["name"]}  user={who}  {data}\n'
+    if not data.isprintable():  # JSON escapes C0 controls, not C1 ones nor lone surrogates: ASCII does
+        data = json.dumps(event.get('data', {}), separators=(',', ':'))
+    return f'{when}  {shown(event["name"])}  user={shown(who)}  {data}\n'
 
 
 def _regex(text):
@@ -85,13 +89,3 @@ def _regex(text):
         return re.compile(text)
     except re.error as exc:
         raise argparse.ArgumentTypeError(f'{text!r} is not a regular expression: {exc}') from exc
-
-
-def _count(text):
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 1:
-        raise argparse.ArgumentTypeError(f'{text!r} is not a positive number')
-    return value

@@ -3,7 +3,9 @@
 import importlib
 import sys
 
-from eventtracking.cli.common import EXIT_FAILED, EXIT_OK, Report, UsageError, importable_from_cwd, read_events
+from eventtracking.cli.common import (
+    EXIT_FAILED, EXIT_OK, Report, UsageError, importable_from_cwd, read_events, shown,
+)
 
 REGISTRY = 'eventtracking.registry'
 
@@ -33,7 +35,9 @@ def run(args):
         if check is not None:
             name = event['name']
             for problem in check(event):
-                report(line.where, problem if problem.startswith(f'{name}:') else f'{name}: {problem}')
+                if problem.startswith(f'{name}:'):
+                    problem = problem[len(name) + 1:].lstrip()
+                report(line.where, f'{shown(name)}: {problem}')
     sys.stdout.write(f'{events} events checked in {len(args.files)} file{"s" if len(args.files) != 1 else ""}: '
                      f'{report.count} problem{"s" if report.count != 1 else ""}\n')
     return EXIT_FAILED if report.count else EXIT_OK

@@ -4,6 +4,8 @@ import json
 import logging
 import multiprocessing
 import os
+import subprocess
+import sys
 import threading
 import time
 from datetime import date, datetime, timedelta, timezone
@@ -161,12 +163,13 @@ def test_rotation_while_threads_write_loses_no_line(tmp_path):
     for thread in threads:
         thread.join()
     backend.close()
-    seen = set()
+    seen, count = set(), 0
     for log in tmp_path.iterdir():
         for line in log.read_text().splitlines():
             data = json.loads(line)['data']
             seen.add((data['t'], data['i']))
-    assert len(seen) == 4 * per_thread
+            count += 1
+    assert len(seen) == count == 4 * per_thread
 
 
 def test_a_full_disk_is_counted_and_logged_once_never_raised(caplog):
@@ -185,6 +188,38 @@ def test_a_full_disk_is_counted_and_logged_once_never_raised(caplog):
     assert 'hunter2' not in record.getMessage()
 
 
+SHORT_WRITE = """
+import json, os, resource, signal, sys
+from eventtracking.backends.file import FileBackend
+
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write past the limit fails with EFBIG instead
+path = sys.argv[1]
+backend = FileBackend(path, max_event_size=None)
+backend.send({'name': 'first', 'data': {'pad': 'x' * 100}})
+soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+resource.setrlimit(resource.RLIMIT_FSIZE, (os.path.getsize(path) + 50, hard))
+backend.send({'name': 'cut', 'data': {'pad': 'y' * 200}})  # 50 bytes written, then no room
+resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))  # room again, as when the disk is cleaned up
+backend.send({'name': 'after'})
+backend.close()
+print(json.dumps(backend.stats))
+"""
+
+
+def test_a_line_cut_short_by_a_full_disk_does_not_corrupt_the_next(tmp_path):
+    """A real short write: the file size limit (RLIMIT_FSIZE) of a child process, reached mid-line."""
+    path = tmp_path / 'tracking.log'
+    result = subprocess.run([sys.executable, '-c', SHORT_WRITE, str(path)], capture_output=True, text=True,
+                            timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {WRITE_ERROR: 1}
+    first, fragment, after = path.read_bytes().split(b'\n')[:3]
+    assert json.loads(first)['name'] == 'first'
+    assert len(fragment) == 50 and fragment.startswith(b'{"name": "cut"')
+    assert json.loads(after) == {'name': 'after'}
+    assert path.read_bytes().endswith(b'\n') and path.read_bytes().count(b'\n') == 3
+
+
 def test_a_path_that_cannot_be_opened_later_is_counted_then_recovers(tmp_path, caplog):
     folder = tmp_path / 'logs'
     folder.mkdir()
@@ -197,7 +232,7 @@ def test_a_path_that_cannot_be_opened_later_is_counted_then_recovers(tmp_path, c
         backend.send({'name': 'lost'})
         backend.send({'name': 'lost'})
     assert backend.stats == {WRITE_ERROR: 2}
-    assert [r.name for r in caplog.records].count('eventtracking.backends.file') <= 1
+    assert [r.name for r in caplog.records].count('eventtracking.backends.file') == 1
     folder.mkdir()
     backend.send({'name': 'two'})
     assert [json.loads(line)['name'] for line in path.read_text().splitlines()] == ['two']
@@ -251,14 +286,15 @@ def test_processes_and_threads_never_tear_or_interleave_lines(tmp_path):
     for worker in workers:
         worker.join(timeout=120)
         assert worker.exitcode == 0
-    seen = set()
+    seen, count = set(), 0
     with open(path, 'rb') as log:
         for line in log:
             data = json.loads(line)['data']
             if data['p'] >= 0:
                 assert data['pad'] == 'p' * (100 + 37 * data['p']) * _repeat(data['i'])
             seen.add((data['p'], data['t'], data['i']))
-    assert len(seen) == PROCESSES * THREADS * LINES + 1
+            count += 1
+    assert len(seen) == count == PROCESSES * THREADS * LINES + 1
 
 
 def test_a_relative_path_stays_where_it_was_when_the_directory_changes(tmp_path, monkeypatch):

@@ -16,6 +16,7 @@ import pytest
 from eventtracking.cli import main
 from eventtracking.cli.reader import to_native
 from eventtracking.processors.legacy import LegacyFieldMappingProcessor
+from eventtracking.processors.regex_filter import RegexFilter
 from eventtracking.testing import InMemoryBackend
 from eventtracking.tracker import Tracker
 from tests.cli.helpers import TUTOR_PREFIX, gzip_file, run_cli, sample_events, write_log
@@ -96,6 +97,58 @@ def test_time_window_and_skipped_lines(tmp_path, recorded, capsys):
     ]
 
 
+class Failing:
+    """A backend that fails for one event name: the routing backend counts it as backend_error."""
+
+    def send(self, event):
+        if event['name'] == 'problem_check':
+            raise RuntimeError('the analytics store is down')
+
+
+def test_anything_lost_in_the_tree_exits_1(tmp_path, register_default_tracker, capsys):
+    path = tmp_path / 'tracking.log'
+    write_log(path, sample_events(3))
+    register_default_tracker(Tracker({'failing': Failing()}))
+    assert main(['replay', str(path)]) == 1
+    assert capsys.readouterr().err.splitlines()[-1] == \
+        "replayed 3 events, skipped 0 lines; dropped or failed in the tree: {'backend_error': 1}"
+
+
+def test_events_filtered_on_purpose_are_not_a_failure(tmp_path, register_default_tracker, capsys):
+    path = tmp_path / 'tracking.log'
+    write_log(path, sample_events(3))
+    backend = InMemoryBackend()
+    register_default_tracker(Tracker({'memory': backend}, processors=[RegexFilter('allowlist', [r'^edx\.'])]))
+    assert main(['replay', str(path)]) == 0
+    assert [event['name'] for event in backend.events] == ['edx.video.played', 'edx.course.enrollment.activated']
+    assert capsys.readouterr().err.splitlines()[-1] == \
+        "replayed 3 events, skipped 0 lines; dropped or failed in the tree: {'filtered': 1}"
+
+
+def test_a_time_before_year_1_in_utc_is_skipped(tmp_path, recorded, capsys):
+    path = tmp_path / 'tracking.log'
+    path.write_text('{"name": "early", "timestamp": "0001-01-01T00:00:00+01:00"}\n')
+    assert main(['replay', str(path)]) == 1
+    assert recorded == []
+    assert capsys.readouterr().err.splitlines() == [
+        f"{path}:1: skipped: the timestamp '0001-01-01T00:00:00+01:00' cannot be converted to UTC",
+        'replayed 0 events, skipped 1 line',
+    ]
+
+
+def test_a_deeply_nested_line_is_skipped_not_a_traceback(tmp_path, recorded, capsys):
+    path = tmp_path / 'tracking.log'
+    write_log(path, sample_events(1))
+    with open(path, 'a', encoding='utf-8') as log:
+        log.write('{"a":' * 100_000 + '\n')
+    assert main(['replay', str(path)]) == 1
+    assert len(recorded) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        f'{path}:2: skipped: the JSON object on the line is nested too deeply',
+        'replayed 1 event, skipped 1 line',
+    ]
+
+
 @pytest.mark.parametrize('legacy', [False, True])
 def test_replay_through_a_logger_backend_writes_the_input_again(tmp_path, legacy):
     source = tmp_path / 'source.log'
@@ -172,11 +225,21 @@ def test_progress_bar_on_a_terminal_only(tmp_path):
     settings = write_settings(tmp_path, tmp_path / 'out.log', NATIVE_TREE)
     piped = run_cli('replay', '--settings', settings, path, cwd=tmp_path)
     assert piped.stderr == 'replayed 3000 events, skipped 0 lines\n'
+    assert _on_a_terminal(tmp_path, settings, path, stdout=subprocess.PIPE) == \
+        b'replayed 3000 events, skipped 0 lines\r\n'  # output piped: no bar, as the issue asks
+    shown = _on_a_terminal(tmp_path, settings, path)
+    assert b'replayed 3000 events' in shown
+    assert b'tracking.log' in shown and b'%' in shown  # tqdm's bar: the file's name and its percentage
+
+
+def _on_a_terminal(tmp_path, settings, path, stdout=None):
+    """What replay writes to a terminal that is its standard error (and its standard output, unless given)."""
     primary, secondary = pty.openpty()
     fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack('HHHH', 24, 100, 0, 0))
     try:
         process = subprocess.run([sys.executable, '-m', 'eventtracking', 'replay', '--settings', settings, path],
-                                 stdout=subprocess.PIPE, stderr=secondary, cwd=tmp_path, timeout=120, check=False)
+                                 stdout=secondary if stdout is None else stdout, stderr=secondary, cwd=tmp_path,
+                                 timeout=120, check=False)
         os.close(secondary)
         shown = b''
         while True:
@@ -190,5 +253,4 @@ def test_progress_bar_on_a_terminal_only(tmp_path):
     finally:
         os.close(primary)
     assert process.returncode == 0
-    assert b'replayed 3000 events' in shown
-    assert b'tracking.log' in shown and b'%' in shown  # tqdm's bar: the file's name and its percentage
+    return shown

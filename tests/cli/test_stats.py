@@ -40,3 +40,31 @@ def test_malformed_and_oversize_lines_are_counted_and_located(tmp_path):
     assert '         1  big' in result.stdout and '         1  2024-03-01T11' in result.stdout
     small = run_cli('stats', '--json', '--max-event-size', str(min(map(len, texts)) - 1), path)
     assert json.loads(small.stdout)['oversize_lines'] == 3
+
+
+def test_hours_are_counted_in_utc(tmp_path):
+    path = tmp_path / 'tracking.log'
+    path.write_text('{"name": "a", "timestamp": "2024-03-01T10:30:00+02:00"}\n'
+                    '{"name": "a", "timestamp": "2024-03-01T00:30:00-05:00"}\n'
+                    '{"name": "a", "timestamp": "2024-03-01T08:59:59"}\n')
+    result = run_cli('stats', '--json', path)
+    assert json.loads(result.stdout)['by_hour'] == {'2024-03-01T05': 1, '2024-03-01T08': 2}
+
+
+def test_max_event_size_zero_is_accepted(tmp_path):
+    path = tmp_path / 'tracking.log'
+    write_log(path, sample_events(2))
+    result = run_cli('stats', '--json', '--max-event-size', '0', path)
+    assert (result.returncode, json.loads(result.stdout)['oversize_lines']) == (0, 2)
+
+
+def test_names_with_control_characters_are_shown_escaped(tmp_path):
+    path = tmp_path / 'tracking.log'
+    path.write_text(json.dumps({'name': 'evil\n\x1b[2Jname', 'timestamp': '2024-03-01T08:00:00Z'}) + '\n'
+                    + json.dumps({'name': 'caf\u00e9.played', 'timestamp': '2024-03-01T08:00:00Z'}) + '\n')
+    result = run_cli('stats', path)
+    assert "         1  'evil\\n\\x1b[2Jname'" in result.stdout.splitlines()
+    assert '         1  caf\u00e9.played' in result.stdout.splitlines()
+    assert '\x1b' not in result.stdout
+    assert json.loads(run_cli('stats', '--json', path).stdout)['by_name'] == {
+        'caf\u00e9.played': 1, 'evil\n\x1b[2Jname': 1}

@@ -39,6 +39,16 @@ def test_default_output_is_one_readable_line_per_event(log):
                      '{"i":0,"text":"café 中","nested":{"list":[1,null,true,2.5]}}')
 
 
+def test_names_and_users_with_control_characters_are_shown_escaped(tmp_path):
+    path = tmp_path / 'tracking.log'
+    path.write_text(json.dumps({'name': 'evil\n\x1b]0;owned\x07', 'timestamp': '2024-03-01T08:00:00Z',
+                                'context': {'username': 'bob\r'}, 'data': {'k': 'v\x9b'}}) + '\n')
+    result = run_cli('tail', path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "2024-03-01T08:00:00+00:00  'evil\\n\\x1b]0;owned\\x07'  user='bob\\r'  {\"k\":\"v\\u009b\"}"]
+
+
 @pytest.mark.parametrize('args, expected', [
     (['--name', '^edx\\.'], ['edx.video.played', 'edx.course.enrollment.activated'] * 2),
     (['--name', 'enrollment'], ['edx.course.enrollment.activated'] * 2),

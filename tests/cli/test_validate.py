@@ -1,5 +1,6 @@
 """eventtracking validate: every line holds an event; with --catalog, the registry's problems per event."""
 
+import gzip
 import json
 import sys
 from unittest import mock
@@ -99,3 +100,28 @@ def test_catalog_subcommand_with_a_module_that_cannot_be_imported_exits_2(tmp_pa
     assert result.returncode == 2
     assert result.stderr.startswith('eventtracking catalog: --module no_such_catalog_module: cannot import it')
     assert result.stderr.count('\n') == 1 and result.stdout == ''
+
+
+def test_a_truncated_gzip_is_reported_with_its_line_and_the_next_file_is_checked(tmp_path):
+    whole = tmp_path / 'whole.log'
+    write_log(whole, sample_events(3))
+    data = gzip.compress(whole.read_bytes())
+    truncated = tmp_path / 'truncated.log.gz'
+    truncated.write_bytes(data[:-12])  # the last block and the trailer cut off
+    result = run_cli('validate', truncated, whole)
+    assert result.returncode == 1
+    assert 'Traceback' not in result.stderr
+    where, reason = result.stderr.rsplit(': ', 1)
+    assert where.startswith(f'{truncated}:') and reason == 'gzip stream truncated\n'
+    read_before = int(where.rsplit(':', 1)[1]) - 1
+    assert read_before < 3
+    assert result.stdout == f'{read_before + 3} events checked in 2 files: 1 problem\n'
+
+
+def test_a_name_with_control_characters_is_shown_escaped(tmp_path):
+    (tmp_path / 'my_catalog.py').write_text(CATALOG)
+    path = tmp_path / 'tracking.log'
+    path.write_text(json.dumps({'name': 'evil\n\x1b[2J', 'timestamp': '2024-03-01T08:00:00Z'}) + '\n')
+    result = run_cli('validate', '--catalog', 'my_catalog', path, cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr == f"{path}:1: 'evil\\n\\x1b[2J': not a registered event type\n"
