@@ -207,6 +207,11 @@ class MongoBackend:
             self.failure_log.exception(
                 BACKEND_ERROR, 'Error inserting to MongoDB event tracker backend: event %s lost (%s)', _name(event),
                 BACKEND_ERROR)
+        except Exception as exc:  # pylint: disable=broad-except  # a value whose repr() raises while BSON names it
+            self.counters.increment(UNSERIALIZABLE)
+            self.failure_log.warning(
+                (UNSERIALIZABLE, 'other'), 'Error inserting to MongoDB event tracker backend: event %s lost (%s): '
+                'encoding it raised %s', _name(event), UNSERIALIZABLE, type(exc).__name__)
         else:
             self._retry_at = 0.0
 

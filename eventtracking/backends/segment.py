@@ -9,15 +9,20 @@ backend calls ``analytics.track``, and watches the client it went to (see
 """
 
 import atexit
+import datetime
 import json
 import logging
+import numbers
 import queue
 import threading
 import time
+from decimal import Decimal
+from enum import Enum
 from urllib.parse import urlunsplit
 
 from eventtracking.events import event_name, safe_name
 from eventtracking.ratelimit import RateLimitedLog
+from eventtracking.exceptions import UnserializableEventError
 from eventtracking.stats import BACKEND_ERROR, FILTERED, OVERSIZE, PUBLISH_ERROR, UNAVAILABLE, EventCounters
 
 try:
@@ -29,12 +34,15 @@ except ImportError:
         analytics = None
 
 LOG = logging.getLogger(__name__)
+CALLBACK_LOG = RateLimitedLog(LOG)
 
 MAX_MESSAGE_SIZE = 32 << 10
 """The Segment client's limit on one message, in bytes of JSON: it refuses a larger one."""
 
 MESSAGE_OVERHEAD = 400
 """Bytes allowed for what the client adds to the message (type, ids, timestamp, library) when checking the size."""
+
+UNSERIALIZABLE = UnserializableEventError.reason
 
 EXIT_TIMEOUT = 5.0
 """Default seconds the exit handler waits for the client to upload what is still queued."""
@@ -116,8 +124,15 @@ class SegmentBackend:
         if name is None or user_id is None:
             self.counters.increment(FILTERED)
             return
+        if isinstance(user_id, bool) or not isinstance(user_id, (numbers.Number, str)):
+            self._drop(UNSERIALIZABLE, name, f'its user_id is a {type(user_id).__name__}, not a number or a string')
+            return
         properties = segment_context(context)
-        if _message_size(user_id, name, event, properties) > MAX_MESSAGE_SIZE - MESSAGE_OVERHEAD:
+        size = _message_size(user_id, name, event, properties)
+        if size is None:
+            self._drop(UNSERIALIZABLE, name, 'it holds a value the Segment client cannot send')
+            return
+        if size > MAX_MESSAGE_SIZE - MESSAGE_OVERHEAD:
             self._drop_oversize(name)
             return
         try:
@@ -138,19 +153,41 @@ class SegmentBackend:
                 safe_name(event_name(event)), BACKEND_ERROR)
 
     def _drop_oversize(self, name):
-        self.counters.increment(OVERSIZE)
-        self.failure_log.warning(
-            OVERSIZE, 'Dropped event %s (%s): its Segment message would be over the client\'s %d KB limit',
-            safe_name(name), OVERSIZE, MAX_MESSAGE_SIZE >> 10)
+        self._drop(OVERSIZE, name, f'its Segment message would be over the client\'s {MAX_MESSAGE_SIZE >> 10} KB limit')
+
+    def _drop(self, reason, name, why):
+        """Count the event under ``reason`` and log its name and ``why`` (never a value: the client's own
+        lines about such events would hold them)."""
+        self.counters.increment(reason)
+        self.failure_log.warning(reason, 'Dropped event %s (%s): %s', safe_name(name), reason, why)
 
 
 def _message_size(user_id, name, event, context):
-    """The length in bytes of the JSON of the message the client would build, less its own fields; 0 if unknown."""
+    """The length in bytes of the JSON of the message the client would build, less its own fields.
+
+    None when the event holds a value the client cannot send (it would log
+    the value and leave it out), a key JSON cannot write, a circular or too
+    deeply nested structure.
+    """
     try:
         return len(json.dumps({'userId': str(user_id), 'event': name, 'properties': event, 'context': context},
-                              default=str).encode())
+                              default=_sendable).encode())
     except (TypeError, ValueError, RecursionError):
-        return 0  # the client fails on it in its own way
+        return None
+
+
+def _sendable(value):
+    """What the Segment client's ``clean`` turns ``value`` into, as far as its size goes; ``TypeError`` for what
+    it cannot send."""
+    if isinstance(value, (Decimal, numbers.Number, datetime.date)):  # a datetime is a date
+        return str(value)
+    if isinstance(value, (set, frozenset)):
+        return list(value)
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, bytes):
+        return value.decode('utf-8', 'replace')
+    raise TypeError(f'the Segment client cannot send a {type(value).__name__}')
 
 
 class _ClientWatch:
@@ -180,9 +217,13 @@ class _ClientWatch:
         previous = client.on_error
 
         def on_error(error, batch):
-            if previous is not None:
-                previous(error, batch)
             self._lost(batch, error)
+            if previous is None:
+                return
+            try:
+                previous(error, batch)
+            except Exception:  # pylint: disable=broad-except  # raised in the client's consumer, it would end it
+                CALLBACK_LOG.exception('on_error', 'The Segment client\'s own on_error callback %r raised', previous)
 
         client.on_error = on_error
         for consumer in getattr(client, 'consumers', None) or ():

@@ -34,7 +34,8 @@ the checks first) builds ``EVENT_TRACKING_BACKENDS`` and
 ``eventtracking.W003``  ``EVENT_TRACKING_BACKENDS`` set but ``EVENT_TRACKING_ENABLED`` not
 ``eventtracking.W060``  a ``LoggerBackend`` whose logger does not write at its level
                         (the logger's effective level is above it, it is disabled,
-                        or ``logging.disable`` covers the level)
+                        ``logging.disable`` covers the level, or every handler's
+                        level is above it)
 ``eventtracking.W061``  a ``LoggerBackend`` whose logger has no handler, nor any
                         ancestor it propagates to (and ``logging.lastResort`` does
                         not take its level)
@@ -199,7 +200,26 @@ def check_logger_backend(path, backend):
             hint=f"Give logger {logger.name!r} a handler in LOGGING (a file handler for the tracking log).",
             id=W_LOGGER_NO_HANDLER,
         )]
+    handlers = _reachable_handlers(logger)
+    if handlers and all(handler.level > level for handler in handlers):
+        levels = ', '.join(sorted({logging.getLevelName(handler.level) for handler in handlers}))
+        return [checks.Warning(
+            f'{path}: every handler of logger {logger.name!r} has a level above the backend\'s level '
+            f'{level_name} ({levels}): every event goes nowhere',
+            hint=f"Set the level of the handlers of logger {logger.name!r} in LOGGING['handlers'] to {level_name} "
+                 'or lower.',
+            id=W_LOGGER_FILTERED,
+        )]
     return []
+
+
+def _reachable_handlers(logger):
+    """The handlers a record of ``logger`` reaches: its own and those of the loggers it propagates to."""
+    handlers = []
+    while logger is not None:
+        handlers.extend(logger.handlers)
+        logger = logger.parent if logger.propagate else None
+    return handlers
 
 
 def check_segment_backend(path, backend):

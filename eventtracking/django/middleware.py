@@ -413,4 +413,5 @@ def _merge(context, fields, function):
     try:
         context.update(fields)
     except (TypeError, ValueError):
-        LOG.error('Request context callable %r returned %r, not a dict; it is left out', function, fields)
+        LOG.error('Request context callable %r returned a %s, not a dict; it is left out', function,
+                  type(fields).__name__)

@@ -16,6 +16,9 @@ FILTER_TYPES = (ALLOWLIST, BLOCKLIST)
 REMEMBERED_NAMES = 4096
 """How many distinct event names a RegexFilter remembers the verdict of (a site has a few hundred)."""
 
+REMEMBERED_NAME_LENGTH = 200
+"""The longest name remembered: longer ones (request paths as names, say) are matched every time."""
+
 
 class RegexFilter:
     """Filter events by name with regular expressions matched at the start of the name (``re.match``).
@@ -62,7 +65,8 @@ class RegexFilter:
     def _match(self, name):
         """Whether ``name`` matches an expression; remembered for the first :data:`REMEMBERED_NAMES` names."""
         matched = any(pattern.match(name) for pattern in self._patterns)
-        if len(self._matches) < REMEMBERED_NAMES and type(name) is str:  # pylint: disable=unidiomatic-typecheck
+        if (len(self._matches) < REMEMBERED_NAMES and type(name) is str  # pylint: disable=unidiomatic-typecheck
+                and len(name) <= REMEMBERED_NAME_LENGTH):
             self._matches[name] = matched
         return matched
 

@@ -77,7 +77,7 @@ class EventTypeValidator:
     def _report(self, mode, reason, name, problems):
         self.counters.increment(reason)
         problems = tuple(problems)
-        LOG.warning((reason, name if isinstance(name, str) else safe_name(name), problems),
+        LOG.warning((reason, safe_name(name), problems),
                     '%s event %s (%s): %s', 'Dropped' if mode == DROP else 'Passed on', safe_name(name), reason,
                     '; '.join(problems))
         if mode == DROP:

@@ -147,6 +147,24 @@ def test_errors_are_logged_counted_and_swallowed(mongomock_client, caplog):
     assert "'same'" not in caplog.text and "{'a', 'b'}" not in caplog.text and "'b'" not in caplog.text
 
 
+class Unprintable:
+    """A value whose repr() raises, with a secret in the error: encoding it raises that, not a BSONError."""
+
+    def __repr__(self):
+        raise ValueError('SECRET-in-repr')
+
+    __str__ = __repr__
+
+
+def test_a_value_whose_repr_raises_while_encoding_is_counted_without_its_text(mongomock_client, caplog):
+    backend = MongoBackend()
+    with caplog.at_level(logging.DEBUG, logger='eventtracking.backends.mongodb'):
+        backend.send(event(value=Unprintable()))
+    assert backend.stats == {'unserializable': 1}
+    assert 'SECRET' not in caplog.text
+    assert all(record.exc_info is None for record in caplog.records)
+
+
 def test_a_failed_authentication_is_a_configuration_error(mongomock_client, monkeypatch):
     def refuse(self):
         raise OperationFailure('Authentication failed.', code=18)

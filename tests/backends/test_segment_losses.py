@@ -76,6 +76,65 @@ def test_an_on_error_set_by_the_site_still_runs(client_for):
     assert backend.stats == {'publish_error': 1}
 
 
+def test_a_site_on_error_that_raises_does_not_keep_the_loss_from_being_counted(client_for):
+    def broken(error, batch):
+        raise RuntimeError('the site\'s callback is broken')
+
+    client = client_for(status=500, on_error=broken)
+    backend = SegmentBackend()
+    for number in range(5):
+        backend.send(page_view(number))
+    client.flush()
+    assert backend.stats == {'publish_error': 5}
+
+
+class Secretive:
+    """A value the Segment client cannot send: it would log it whole (its str holds a secret) and leave it out."""
+
+    def __str__(self):
+        return 'SECRET-in-str'
+
+    __repr__ = __str__
+
+
+@pytest.mark.parametrize('event, reason', [
+    (dict(page_view(), context={'user_id': {'pw': 'SECRET-in-user-id'}}), 'unserializable'),
+    (page_view(token=Secretive()), 'unserializable'),
+    (page_view(nested={'deeper': [Secretive()]}), 'unserializable'),
+])
+def test_an_event_the_client_would_log_values_of_is_dropped_and_counted_by_name_only(
+        client_for, httpserver, caplog, event, reason):
+    client = client_for()
+    root = RoutingBackend(backends={'segment': SegmentBackend()})
+
+    with caplog.at_level(logging.DEBUG):
+        root.send(event)
+    client.flush()
+
+    assert root.stats == {reason: 1}
+    assert 'SECRET' not in caplog.text
+    assert not httpserver.log
+    assert any("'edx.bi.course.upgrade.clicked'" in record.getMessage() for record in caplog.records)
+
+
+def test_values_the_client_knows_how_to_send_still_go(client_for, httpserver):
+    import datetime  # pylint: disable=import-outside-toplevel
+    import decimal  # pylint: disable=import-outside-toplevel
+    import enum  # pylint: disable=import-outside-toplevel
+
+    class Mode(enum.Enum):
+        AUDIT = 'audit'
+
+    client = client_for()
+    backend = SegmentBackend()
+    backend.send(page_view(price=decimal.Decimal('9.99'), at=datetime.datetime(2024, 1, 1), on=datetime.date(2024, 1, 2),
+                           tags={'a'}, mode=Mode.AUDIT, raw=b'bytes', count=3.5))
+    client.flush()
+    assert backend.stats == {}
+    (sent,) = [event for request, _ in httpserver.log for event in json.loads(request.get_data())['batch']]
+    assert sent['properties']['data']['price'] == 9.99 and sent['properties']['data']['mode'] == 'audit'
+
+
 def test_accepted_uploads_count_nothing(client_for, httpserver):
     client = client_for()
     backend = SegmentBackend()
@@ -111,9 +170,11 @@ logging.basicConfig(level=logging.WARNING, format='%(name)s %(levelname)s %(mess
 logging.getLogger('segment').setLevel(logging.CRITICAL)
 from segment import analytics
 from eventtracking.backends.segment import SegmentBackend
-analytics.default_client = analytics.Client('test-write-key', host=sys.argv[1], max_retries=2, upload_size=10,
-                                            upload_interval=0.01)
-backend = SegmentBackend(exit_timeout=1.0)
+upload_size = int(sys.argv[2]) if len(sys.argv) > 2 else 10
+exit_timeout = float(sys.argv[3]) if len(sys.argv) > 3 else 1.0
+analytics.default_client = analytics.Client('test-write-key', host=sys.argv[1], max_retries=2,
+                                            upload_size=upload_size, upload_interval=0.01)
+backend = SegmentBackend(exit_timeout=exit_timeout)
 for number in range(2000):
     backend.send({'name': 'edx.test.exit', 'data': {'number': number}, 'context': {'user_id': 42}})
 print('queued', flush=True)
@@ -134,6 +195,21 @@ def test_events_still_queued_at_exit_are_flushed_within_the_timeout_then_counted
     assert len(at_exit) == 1, finished.stderr
     left = int(at_exit[0].split('at exit: ')[1].split()[0])
     assert 0 < left <= 2000
+
+
+def test_at_exit_the_queue_is_uploaded_whole_when_the_server_answers(httpserver):
+    """The client's own exit handler stops its consumer after the upload under way: without the backend's wait,
+    most of a queue of 2,000 events is discarded."""
+    httpserver.expect_request('/v1/batch', method='POST').respond_with_json({'success': True})
+
+    finished = subprocess.run(
+        [sys.executable, '-c', textwrap.dedent(EXITING), httpserver.url_for('/').rstrip('/'), '100', '20'],
+        capture_output=True, text=True, timeout=60, check=False)
+
+    assert finished.returncode == 0, finished.stderr
+    assert 'at exit' not in finished.stderr
+    received = [event for request, _ in httpserver.log for event in json.loads(request.get_data())['batch']]
+    assert sorted(event['properties']['data']['number'] for event in received) == list(range(2000))
 
 
 def test_a_backend_only_built_later_as_the_checks_do_does_not_take_the_counts(client_for):

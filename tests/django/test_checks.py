@@ -313,6 +313,18 @@ def test_w060_a_disabled_logger(configure, tracking_logger):
     assert 'is disabled' in only(configure({'log': logger_backend()}), 'eventtracking.W060').msg
 
 
+def test_w060_every_handler_s_level_is_above_the_backend_s(configure, tracking_logger):
+    tracking_logger.setLevel(logging.INFO)
+    tracking_logger.handlers.clear()  # pytest's log capture may have put its handlers here for the test's call
+    tracking_logger.addHandler(logging.NullHandler(logging.WARNING))
+
+    message = only(configure({'log': logger_backend()}), 'eventtracking.W060')
+
+    assert 'every handler' in message.msg and '(WARNING)' in message.msg and "LOGGING['handlers']" in message.hint
+    tracking_logger.addHandler(logging.NullHandler(logging.INFO))  # one handler that writes is enough
+    assert configure({'log': logger_backend()}) == []
+
+
 def test_w061_a_logger_without_any_handler(configure, tracking_logger):
     tracking_logger.setLevel(logging.INFO)
     tracking_logger.handlers.clear()  # pytest's log capture may have put its handlers here for the test's call

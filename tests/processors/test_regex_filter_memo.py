@@ -46,3 +46,12 @@ def test_str_subclass_names_are_matched_but_not_remembered():
     assert passes(processor, Name('a.b'))
     assert not passes(processor, Name('b'))
     assert processor._matches == {}  # pylint: disable=protected-access
+
+
+def test_long_names_are_matched_but_not_remembered():
+    processor = RegexFilter(ALLOWLIST, [r'/courses/'])
+    long_path = '/courses/' + 'x' * 5000
+    assert passes(processor, long_path) and not passes(processor, '/u/' + 'y' * 5000)
+    assert processor._matches == {}  # pylint: disable=protected-access
+    assert passes(processor, '/courses/short')
+    assert list(processor._matches) == ['/courses/short']  # pylint: disable=protected-access
