@@ -372,6 +372,8 @@ def check_censored_keys():
 
     return _check_each_entry(censoring.CENSORED_KEYS_SETTING_NAME, 'parameter keys', E_CENSORED_KEY, invalid,
                              hint="A key such as 'nhs_number', or '*voucher*' to match it anywhere in a key.")
+
+
 def check_event_types(app_configs=None, **kwargs):  # pylint: disable=unused-argument
     """Django system check: each ``tracking_events`` module that failed to import at start-up, with its error."""
     from eventtracking.django import event_types  # pylint: disable=import-outside-toplevel
