@@ -6,11 +6,11 @@ After the n-th failure in a row the next attempt waits a random time between
 that failed together do not come back together.
 """
 
-import os
 import random
 import threading
 import time
-import weakref
+
+from eventtracking.forking import after_fork_in_child
 
 
 class Backoff:
@@ -24,7 +24,7 @@ class Backoff:
         self._lock = threading.Lock()
         self.failures = 0
         self._until = 0.0
-        _INSTANCES.add(self)
+        after_fork_in_child(self, Backoff.reset_after_fork)
 
     def failed(self):
         """Note one more failure; return the delay in seconds before the next attempt."""
@@ -53,15 +53,3 @@ class Backoff:
     def waiting(self):
         """True while the back-off after the last failure has not run out."""
         return self._until > self._clock()
-
-
-_INSTANCES = weakref.WeakSet()
-
-
-def _reset_all_after_fork():
-    for backoff in list(_INSTANCES):
-        backoff.reset_after_fork()
-
-
-if hasattr(os, 'register_at_fork'):
-    os.register_at_fork(after_in_child=_reset_all_after_fork)

@@ -16,7 +16,6 @@ the thread, keeps a publisher alive that is otherwise unused.
 
 import atexit
 import logging
-import os
 import threading
 import time
 import weakref
@@ -24,6 +23,7 @@ from collections import deque
 
 from eventtracking.backoff import Backoff
 from eventtracking.exceptions import UnserializableEventError
+from eventtracking.forking import after_fork_in_child
 from eventtracking.ratelimit import RateLimitedLog
 from eventtracking.stats import PUBLISH_ERROR, QUEUE_FULL, SPOOLED
 
@@ -60,6 +60,7 @@ class BatchPublisher:  # pylint: disable=too-many-instance-attributes
         self._published_lock = threading.Lock()
         self._reset()
         _PUBLISHERS.add(self)
+        after_fork_in_child(self, BatchPublisher._after_fork_in_child)
 
     def _reset(self):
         self._condition = threading.Condition(threading.Lock())
@@ -346,11 +347,4 @@ def _shutdown_all():
                                                   publisher.name)
 
 
-def _reset_all_in_child():
-    for publisher in list(_PUBLISHERS):
-        publisher._after_fork_in_child()  # pylint: disable=protected-access
-
-
 atexit.register(_shutdown_all)
-if hasattr(os, 'register_at_fork'):
-    os.register_at_fork(after_in_child=_reset_all_in_child)

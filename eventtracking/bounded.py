@@ -11,10 +11,10 @@ without helpers (the parent's threads do not exist there).
 """
 
 import contextvars
-import os
 import threading
-import weakref
 from queue import SimpleQueue
+
+from eventtracking.forking import after_fork_in_child
 
 MAX_IDLE_HELPERS = 4
 """Helper threads kept waiting for work; more are started while others are busy (or stuck), then end."""
@@ -61,7 +61,7 @@ class BoundedCaller:
         self._lock = threading.Lock()
         self._idle = []
         self._busy = 0
-        _CALLERS.add(self)
+        after_fork_in_child(self, BoundedCaller.forget_helpers)
 
     def __call__(self, function, *args):
         """Return what ``function(*args)`` returns, raise what it raises, or raise :class:`CallTimedOut`.
@@ -107,15 +107,3 @@ class BoundedCaller:
         self._lock = threading.Lock()
         self._idle = []
         self._busy = 0
-
-
-_CALLERS = weakref.WeakSet()
-
-
-def _forget_all_helpers():
-    for caller in list(_CALLERS):
-        caller.forget_helpers()
-
-
-if hasattr(os, 'register_at_fork'):
-    os.register_at_fork(after_in_child=_forget_all_helpers)

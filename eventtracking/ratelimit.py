@@ -21,10 +21,11 @@ unformattable.
 """
 
 import logging
-import os
 import threading
 import time
 import weakref
+
+from eventtracking.forking import after_fork_in_child
 
 DEFAULT_INTERVAL = 60.0
 """Seconds between two lines of one kind after the first (one a minute)."""
@@ -69,6 +70,7 @@ class RateLimitedLog:
         self._kinds = {}  # kind -> [time of the last line written, lines suppressed since]
         self._window = [None, 0, 0]  # with max_lines: [start, lines written in it, lines of new kinds held back]
         _INSTANCES.add(self)
+        after_fork_in_child(self, RateLimitedLog._new_lock)
 
     def log(self, kind, level, msg, *args, exc_info=None):
         """Log ``msg % args`` at ``level`` unless a line of ``kind`` was written less than ``interval`` ago.
@@ -147,18 +149,12 @@ class RateLimitedLog:
         kwargs.setdefault('exc_info', True)
         return self.log(kind, logging.ERROR, msg, *args, **kwargs)
 
+    def _new_lock(self):
+        """In a child process after ``fork``: another thread may have held the old lock."""
+        self._lock = threading.Lock()
+
     def reset(self):
         """Forget every kind: the next line of each is written at once."""
         with self._lock:
             self._kinds.clear()
             self._window[:] = [None, 0, 0]
-
-
-def _new_locks_after_fork():
-    """In a child process: a new lock for every log (another thread may have held one at the fork)."""
-    for instance in list(_INSTANCES):
-        instance._lock = threading.Lock()  # pylint: disable=protected-access
-
-
-if hasattr(os, 'register_at_fork'):
-    os.register_at_fork(after_in_child=_new_locks_after_fork)

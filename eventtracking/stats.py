@@ -8,10 +8,10 @@ snapshot (reason -> count); a routing backend's snapshot includes the counts
 of every backend below it, and ``Tracker.stats`` is the root's snapshot.
 """
 
-import os
 import threading
-import weakref
 from collections import Counter
+
+from eventtracking.forking import after_fork_in_child
 
 FILTERED = 'filtered'
 """A processor raised ``EventEmissionExit``: dropped on purpose, not logged."""
@@ -87,7 +87,7 @@ class EventCounters:
     def __init__(self):
         self._counts = Counter()
         self._lock = threading.Lock()
-        _COUNTERS.add(self)
+        after_fork_in_child(self, EventCounters._new_lock)
 
     def increment(self, reason, amount=1):
         """Add ``amount`` to the count for ``reason``."""
@@ -98,6 +98,10 @@ class EventCounters:
         """Return the counts as a new dict (reason -> count); reasons never seen are absent."""
         with self._lock:
             return dict(self._counts)
+
+    def _new_lock(self):
+        """In a child process after ``fork``: another thread may have held the old lock."""
+        self._lock = threading.Lock()
 
     def reset(self):
         """Forget every count."""
@@ -110,16 +114,3 @@ class EventCounters:
 
     def __repr__(self):
         return f'EventCounters({self.snapshot()!r})'
-
-
-_COUNTERS = weakref.WeakSet()
-
-
-def _new_locks_after_fork():
-    """In a child process: a new lock for every counter (another thread may have held one at the fork)."""
-    for counters in list(_COUNTERS):
-        counters._lock = threading.Lock()  # pylint: disable=protected-access
-
-
-if hasattr(os, 'register_at_fork'):
-    os.register_at_fork(after_in_child=_new_locks_after_fork)

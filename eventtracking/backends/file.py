@@ -19,11 +19,11 @@ import errno
 import logging
 import os
 import threading
-import weakref
 
 from eventtracking.encoding import encode_event, event_encoder
 from eventtracking.events import event_name, safe_name
 from eventtracking.exceptions import ImproperlyConfigured
+from eventtracking.forking import after_fork_in_child
 from eventtracking.ratelimit import RateLimitedLog
 from eventtracking.stats import OVERSIZE, WRITE_ERROR, EventCounters
 
@@ -35,7 +35,6 @@ OPEN_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, 'O_CLOEXEC', 0
 
 LOG = RateLimitedLog(logging.getLogger(__name__))
 
-_LIVE = weakref.WeakSet()
 
 
 class FileBackend:
@@ -84,7 +83,7 @@ class FileBackend:
         self._fd = None
         self._identity = None
         self._cut_short = None  # (device, inode) of a file that ends with part of a line, until a newline ends it
-        _LIVE.add(self)
+        after_fork_in_child(self, FileBackend._new_lock)
 
     @property
     def stats(self):
@@ -156,6 +155,10 @@ class FileBackend:
             self._identity = (status.st_dev, status.st_ino)
             return self._fd
 
+    def _new_lock(self):
+        """In a child process after ``fork``: another thread may have held the old lock."""
+        self._lock = threading.Lock()
+
     def close(self):
         """Close the file; a later event opens it again. Call it when no other thread is sending."""
         with self._lock:
@@ -203,13 +206,3 @@ def _checked_path(path):
     if not os.path.isdir(folder):
         raise ImproperlyConfigured(f'FileBackend path {path!r}: the folder {folder!r} does not exist')
     return os.path.abspath(path)
-
-
-def _after_fork_in_child():
-    """A lock held by another thread at fork time stays held in the child: give every backend a new one."""
-    for backend in list(_LIVE):
-        backend._lock = threading.Lock()  # pylint: disable=protected-access
-
-
-if hasattr(os, 'register_at_fork'):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
