@@ -7,8 +7,7 @@ define are registered (see :mod:`eventtracking.catalog`).
 
 import sys
 
-from eventtracking.cli.common import EXIT_OK
-from eventtracking.cli.validate import import_catalog
+from eventtracking.cli.common import EXIT_OK, import_catalog
 
 FORMATS = ('markdown', 'rst', 'json')
 """The formats of :func:`eventtracking.catalog.render` (kept here so that ``--help`` needs no registry)."""

@@ -2,6 +2,7 @@
 
 import argparse
 import contextlib
+import importlib
 import os
 import sys
 
@@ -129,3 +130,27 @@ def importable_from_cwd():
     finally:
         if added and folder in sys.path:
             sys.path.remove(folder)
+
+
+REGISTRY = 'eventtracking.registry'
+"""The event-type registry that ``--catalog`` and ``catalog --module`` need (the ``schema`` extra)."""
+
+
+def import_catalog(option, modules, registry_module=REGISTRY):
+    """Import ``registry_module`` (the event-type registry by default), then ``modules``, which register types.
+
+    Returns the first. ``option`` (``'--catalog'``, ``'--module'``) names the
+    argument in the ``UsageError`` raised when anything cannot be imported
+    (the registry needs the ``schema`` extra).
+    """
+    try:
+        registry = importlib.import_module(registry_module)
+    except ImportError as exc:
+        raise UsageError(f'{option}: cannot import {registry_module}: {exc}') from exc
+    for module in modules:
+        try:
+            with importable_from_cwd():
+                importlib.import_module(module)
+        except Exception as exc:  # pylint: disable=broad-except  # any failure of the user's module is a bad argument
+            raise UsageError(f'{option} {module}: cannot import it: {type(exc).__name__}: {exc}') from exc
+    return registry

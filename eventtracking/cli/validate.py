@@ -1,13 +1,8 @@
 """``eventtracking validate``: every line of tracking logs holds an event; with a catalog, a registered, valid one."""
 
-import importlib
 import sys
 
-from eventtracking.cli.common import (
-    EXIT_FAILED, EXIT_OK, Report, UsageError, importable_from_cwd, read_events, shown,
-)
-
-REGISTRY = 'eventtracking.registry'
+from eventtracking.cli.common import EXIT_FAILED, EXIT_OK, Report, import_catalog, read_events, shown
 
 
 def add_parser(subparsers):
@@ -41,26 +36,6 @@ def run(args):
     sys.stdout.write(f'{events} events checked in {len(args.files)} file{"s" if len(args.files) != 1 else ""}: '
                      f'{report.count} problem{"s" if report.count != 1 else ""}\n')
     return EXIT_FAILED if report.count else EXIT_OK
-
-
-def import_catalog(option, modules, registry_module=REGISTRY):
-    """Import ``registry_module`` (the event-type registry by default), then ``modules``, which register types.
-
-    Returns the first. ``option`` (``'--catalog'``, ``'--module'``) names the
-    argument in the ``UsageError`` raised when anything cannot be imported
-    (the registry needs the ``schema`` extra).
-    """
-    try:
-        registry = importlib.import_module(registry_module)
-    except ImportError as exc:
-        raise UsageError(f'{option}: cannot import {registry_module}: {exc}') from exc
-    for module in modules:
-        try:
-            with importable_from_cwd():
-                importlib.import_module(module)
-        except Exception as exc:  # pylint: disable=broad-except  # any failure of the user's module is a bad argument
-            raise UsageError(f'{option} {module}: cannot import it: {type(exc).__name__}: {exc}') from exc
-    return registry
 
 
 def catalog_check(module):
