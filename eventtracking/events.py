@@ -14,7 +14,7 @@ NAME_LIMIT = 200
 
 
 def safe_name(value):
-    """Return ``value`` (an event name) as a short string fit for a log line; never raises.
+    """Return ``value`` (an event name, or a processor) as a short string fit for a log line; never raises.
 
     A string is shown as its ``repr()``; anything else as its ``repr()`` too,
     or as ``<unprintable TYPE>`` when that raises. Longer than

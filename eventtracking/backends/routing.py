@@ -162,7 +162,7 @@ class RoutingBackend:
         ``emit_error``, so the event is never counted twice.
         """
         self.failure_log.exception((PROCESSOR_ERROR, id(processor)), 'Failed to execute processor %s on event %s',
-                                   _describe(processor), safe_name(event_name(event)))
+                                   safe_name(processor), safe_name(event_name(event)))
         self.counters.increment(PROCESSOR_ERROR)
 
     def send_to_backends(self, event):
@@ -207,14 +207,6 @@ class RoutingBackend:
         self.failure_log.warning((UNCOPYABLE, backend_name), 'Dropped event %s%s (%s): %s', safe_name(exc.event_name),
                                  f' for backend {backend_name!r}' if backend_name else '', UNCOPYABLE, exc)
         self.counters.increment(UNCOPYABLE)
-
-
-def _describe(processor):
-    """``repr(processor)`` for a log line, or its type's name when that raises."""
-    try:
-        return repr(processor)
-    except Exception:  # pylint: disable=broad-except
-        return f'<{type(processor).__name__}>'
 
 
 class _BackendRegistry(OrderedDict):
