@@ -1,0 +1,1 @@
+"""Django views this library ships: events posted by browsers, and (internal-only) metrics."""
