@@ -210,7 +210,10 @@ class EventType:
             return [f'data: cannot be written as JSON ({_first_line(exc)})']
         except RecursionError:
             return ['data: nested too deeply to be written as JSON']
-        errors = self._validator.iter_errors(instance)
+        try:
+            errors = list(self._validator.iter_errors(instance))
+        except (RecursionError, ValueError):  # jsonschema-rs: 'Recursion limit reached'
+            return ['data: nested too deeply to validate']
         return sorted(problem for error in errors for problem in _problems(error, self._schema, instance))
 
     def emit(self, data):

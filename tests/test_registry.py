@@ -167,9 +167,13 @@ def test_a_datetime_is_judged_by_the_text_the_log_writes_for_it_whatever_the_str
     assert limited.validate({'utc': datetime.datetime(2024, 1, 1, 13, tzinfo=paris)}) == []  # written in UTC
 
 
-def test_data_nested_too_deeply_is_a_problem_not_an_exception():
+@pytest.mark.parametrize('depth', [
+    sys.getrecursionlimit() * 2,  # on Python 3.12+ JSON-encodable, and too deep for jsonschema-rs
+    200_000,  # past the C recursion limit of Python 3.12+ too
+])
+def test_data_nested_too_deeply_is_a_problem_not_an_exception(depth):
     deep = []
-    for _ in range(sys.getrecursionlimit() * 2):
+    for _ in range(depth):
         deep = [deep]
     problems = EventType('tests.deep', 'Deep.', fields={'x': Field(str)}).validate({'x': deep})  # invalid: explained
     assert len(problems) == 1 and 'nested too deeply' in problems[0]
