@@ -18,7 +18,7 @@ E_REGEX = 'eventtracking.E007'
 """Check id of ``regular_expressions`` that is not a list, or an entry that is not a string or does not compile."""
 
 E_FILTER_TYPE = 'eventtracking.E008'
-"""Check id of a ``filter_type`` other than :data:`ALLOWLIST` or :data:`BLOCKLIST`."""
+"""Check id of a ``filter_type`` other than ``'allowlist'`` or ``'blocklist'``."""
 
 REMEMBERED_NAMES = 4096
 """How many distinct event names a RegexFilter remembers the verdict of (a site has a few hundred)."""
