@@ -7,18 +7,21 @@ from pathlib import Path
 from django.core.checks import registry
 
 import eventtracking
-from eventtracking.django import checks
+from eventtracking.django import check_ids, checks
 from eventtracking.django.check_ids import CHECK_IDS, TAG
 
 PACKAGE = Path(eventtracking.__file__).parent
 DOCS = Path(__file__).parents[2] / 'docs'
+TABLE = Path(check_ids.__file__)
 CHECK_ID = re.compile(r'eventtracking\.[CEWI]\d{3}')
 
 
 def ids_in_the_code():
-    """Each check id written as a string of its own in the package's source, with the files it is in."""
+    """Each check id written as a string of its own in the package's source (not the table), with its files."""
     found = {}
     for path in sorted(PACKAGE.rglob('*.py')):
+        if path == TABLE:
+            continue
         for node in ast.walk(ast.parse(path.read_text(encoding='utf-8'))):
             if isinstance(node, ast.Constant) and isinstance(node.value, str) and CHECK_ID.fullmatch(node.value):
                 found.setdefault(node.value, []).append(str(path.relative_to(PACKAGE.parent)))
@@ -48,6 +51,12 @@ def test_every_check_id_in_the_code_is_in_the_table():
 def test_every_check_id_in_the_table_is_used_in_the_code():
     unused = sorted(set(CHECK_IDS) - set(ids_in_the_code()))
     assert not unused, f'listed in eventtracking/django/check_ids.py but used by no check: {unused}'
+
+
+def test_each_check_id_is_written_in_one_module_only():
+    """Two checks written in parallel that took the same id are caught here: define an id once, import it elsewhere."""
+    shared = {check_id: files for check_id, files in ids_in_the_code().items() if len(set(files)) > 1}
+    assert not shared, f'one id, several modules (two checks took the same id?): {shared}'
 
 
 def test_the_docs_explain_exactly_the_ids_of_the_table():
