@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: demo test test-django42 test-py313 docs bench compat clean
+.PHONY: demo test test-django42 test-py313 docs lint-imports bench compat clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,9 @@ test-py313: $(PY313)/.test-installed  ## the whole test suite again, on Python 3
 
 docs: $(VENV)/.test-installed  ## the Sphinx documentation, nitpicky (every reference resolves), warnings as errors
 	$(BIN)/python -m sphinx -n -W --keep-going -b html docs docs/_build/html
+
+lint-imports: $(VENV)/.test-installed  ## the layers contract (.importlinter, docs/architecture.rst): no module imports from a layer above
+	$(BIN)/lint-imports --config .importlinter --no-cache
 
 bench:  ## this library against the original event-tracking 4.0.2 (not part of the tests)
 	$(PYTHON) bench/run.py

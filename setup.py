@@ -30,6 +30,7 @@ EXTRAS['test'] = EXTRAS['all'] + [
     'celery[redis]>=5.4,<6',
     'edx-event-bus-redis>=0.5',
     'hypothesis>=6.100',
+    'import-linter>=2.1',  # tests/test_layers.py and `make lint-imports`: the layers contract in .importlinter
     'mongomock>=4.1',
     'pytest>=8',
     'pytest-django>=4.8',

@@ -19,6 +19,7 @@ same JSON again.
 """
 
 import json
+import runpy
 import sys
 
 from eventtracking.registry import EventType, registered_event_types
@@ -167,12 +168,9 @@ def _rst_text(text):
     return _one_line(text).translate(_RST_SPECIAL)
 
 
-def main(argv=None):
-    """``python -m eventtracking.catalog --module MOD [--format F]``: the same as ``eventtracking catalog``."""
-    from eventtracking.cli import main as cli_main  # pylint: disable=import-outside-toplevel  # the layer above
-
-    return cli_main(['catalog', *(sys.argv[1:] if argv is None else argv)])
-
-
 if __name__ == '__main__':
-    sys.exit(main())
+    # ``python -m eventtracking.catalog ARGS`` is ``python -m eventtracking catalog ARGS``: the command line is the
+    # CLI's (a layer above this module, see docs/architecture.rst), so this module hands the process over to it
+    # by running the package's __main__ rather than importing the CLI.
+    sys.argv[1:1] = ['catalog']
+    runpy.run_module('eventtracking', run_name='__main__', alter_sys=True)

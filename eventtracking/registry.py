@@ -35,7 +35,6 @@ import json
 import sys
 import threading
 
-from eventtracking import tracker
 from eventtracking._extras import missing_extra
 from eventtracking.encoding import utc_isoformat
 from eventtracking.exceptions import ImproperlyConfigured
@@ -218,6 +217,7 @@ class EventType:
 
     def emit(self, data):
         """Emit an event of this type with ``data`` through the default tracker (:func:`eventtracking.tracker.emit`)."""
+        from eventtracking import tracker  # pylint: disable=import-outside-toplevel  # a layer above: see .importlinter
         tracker.emit(self.name, data)
 
     def definition(self):

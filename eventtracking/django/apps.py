@@ -39,10 +39,9 @@ class EventTrackingConfig(AppConfig):
         """
         super().ready()
         # pylint: disable=import-outside-toplevel
-        from eventtracking.django import checks, event_types
+        from eventtracking.django import checks, event_types  # importing checks registers them
         from eventtracking.django.django_tracker import override_default_tracker
 
-        checks.register()
         try:
             override_default_tracker()
         except (ValueError, TypeError, ImproperlyConfigured) as exc:
