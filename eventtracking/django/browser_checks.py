@@ -88,6 +88,6 @@ def check_rate():
     value = getattr(settings, browser.RATE_SETTING_NAME, browser.DEFAULT_RATE)
     try:
         browser.parse_rate(value)
-    except (ValueError, TypeError) as exc:
+    except ValueError as exc:
         return [checks.Error(f'{browser.RATE_SETTING_NAME}: {exc}', id=E_RATE)]
     return []
