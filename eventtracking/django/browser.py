@@ -29,18 +29,18 @@ Limits, each answered with its status and a JSON body
 nothing was accepted) that never repeats a value, and counted by reason in
 the default tracker's ``stats``:
 
-==============  ======  ==================================================================
-reason          status  when
-==============  ======  ==================================================================
-``oversize``    413     the body (or query string) is over ``EVENT_TRACKING_BROWSER_MAX_BYTES``
-                        (65536), or a batch holds more than ``EVENT_TRACKING_BROWSER_MAX_EVENTS``
-                        (50) events; an event over ``EVENT_TRACKING_BROWSER_MAX_EVENT_BYTES``
-                        (8192, its JSON in UTF-8) is refused and the rest of its batch kept
-``malformed``   400     the request or an event cannot be read
-``not_allowed`` 403     an event's name is not accepted (the rest of its batch is kept)
-``rate_limited`` 429    the session (or, without one, the address) posted more than
-                        ``EVENT_TRACKING_BROWSER_RATE`` events (``'600/m'``; ``None``: no limit)
-==============  ======  ==================================================================
+================  ======  ================================================================
+reason            status  when
+================  ======  ================================================================
+``oversize``      413     the body (or query string) is over ``EVENT_TRACKING_BROWSER_MAX_BYTES``
+                          (65536), or a batch holds more than ``EVENT_TRACKING_BROWSER_MAX_EVENTS``
+                          (50) events; an event over ``EVENT_TRACKING_BROWSER_MAX_EVENT_BYTES``
+                          (8192, its JSON in UTF-8) is refused and the rest of its batch kept
+``malformed``     400     the request or an event cannot be read
+``not_allowed``   403     an event's name is not accepted (the rest of its batch is kept)
+``rate_limited``  429     the session (or, without one, the address) posted more than
+                          ``EVENT_TRACKING_BROWSER_RATE`` events (``'600/m'``; ``None``: no limit)
+================  ======  ================================================================
 
 A batch with at least one accepted event is answered 200; with none, the
 status of the first refused event's reason. The rate is counted in Django's
