@@ -61,6 +61,7 @@ from functools import lru_cache
 from django.conf import settings
 from django.core.cache import cache
 from django.http import JsonResponse
+from django.http.multipartparser import MultiPartParserError
 
 from eventtracking import tracker
 from eventtracking.django.middleware import hash_session_key
@@ -276,7 +277,10 @@ def read_events(request, limits):
         raise Refused(OVERSIZE)
     content_type = request.content_type or ''
     if content_type in FORM_CONTENT_TYPES:
-        form = request.POST
+        try:
+            form = request.POST
+        except MultiPartParserError:
+            raise Refused(MALFORMED) from None
         if 'events' in form:
             return batch_events(form.get('events'))
         if 'event_type' in form:
@@ -338,7 +342,10 @@ def batch_events(text):
 
 def batch_event(entry):
     """One entry of a batch as a :class:`BrowserEvent`; one with ``name`` None when the entry is malformed."""
-    size = len(json.dumps(entry, ensure_ascii=False, separators=(',', ':')).encode('utf-8'))
+    try:
+        size = len(json.dumps(entry, ensure_ascii=False, separators=(',', ':')).encode('utf-8'))
+    except (ValueError, RecursionError):
+        return BrowserEvent(None, None, None, None, 0)
     if not isinstance(entry, dict):
         return BrowserEvent(None, None, None, None, size)
     name, data = entry.get('name'), entry.get('data', {})

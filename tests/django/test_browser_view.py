@@ -3,6 +3,7 @@ the rate across requests, anonymous and logged-in users, server types refused, n
 
 import json
 import logging
+from urllib.parse import urlencode
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -131,6 +132,21 @@ def test_a_batch_as_the_form_field_events_beside_the_csrf_token_is_accepted(even
 
     assert response.status_code == 200
     assert [event['name'] for event in events] == ['tests.page.opened', 'tests.page.closed']
+
+
+def test_a_batch_as_an_urlencoded_form_is_accepted(events):
+    body = urlencode({'events': json.dumps(batch('tests.page.opened'))})
+
+    response = Client().post('/event', body, content_type='application/x-www-form-urlencoded')
+
+    assert response.status_code == 200 and [event['name'] for event in events] == ['tests.page.opened']
+
+
+def test_a_multipart_body_that_cannot_be_parsed_is_malformed(events):
+    response = Client().post('/event', b'--x\r\n', content_type='multipart/form-data')
+
+    assert response.status_code == 400 and response.json()['reason'] == 'malformed'
+    assert not events
 
 
 # --- CSRF -----------------------------------------------------------------------------------------------------
