@@ -167,3 +167,14 @@ def test_an_event_over_the_limit_is_refused_counted_and_never_retried(chromium, 
     assert live_site.statuses() == [413, 200]
     assert tracker.get_tracker().stats.get('oversize') == 1
     assert len(lines(tracking_log)) == 1
+
+
+def test_data_json_cannot_carry_is_dropped_in_the_page_and_stops_nothing(chromium, live_site, tracking_log):
+    open_page(chromium, live_site, 'five', batch=1)
+
+    chromium.execute_script('var data = {}; data.self = data; '
+                            'try { eventtracking.emit("tests.browser.cyclic", data); } catch (error) {}')
+    chromium.find_element('id', 'click').click()
+
+    [line] = wait_for_lines(tracking_log, 1)
+    assert line['name'] == 'tests.browser.clicked'

@@ -136,7 +136,7 @@ def test_the_tag_renders_the_script_with_the_event_url_and_the_csrf_token(pages)
     html = render('{% load eventtracking %}{% eventtracking_script %}', request)
 
     match = re.fullmatch(r'<script src="/assets/eventtracking/eventtracking\.js" data-url="/event" '
-                         r'data-csrf="([A-Za-z0-9]{64})"></script>', html)
+                         r'data-csrf="([A-Za-z0-9]{64})" data-batch-size="10"></script>', html)
     assert match, html
     assert request.META['CSRF_COOKIE_NEEDS_UPDATE']  # the response will set the CSRF cookie
 
@@ -146,6 +146,15 @@ def test_the_tag_takes_the_batching_options(pages):  # pylint: disable=unused-ar
                   RequestFactory().get('/'))
 
     assert 'data-batch-size="5" data-interval="250" data-max-queue="100"' in html
+
+
+def test_the_tag_never_asks_for_batches_the_view_would_refuse(pages):
+    pages.EVENT_TRACKING_BROWSER_MAX_EVENTS = 4
+
+    assert 'data-batch-size="4"' in render('{% load eventtracking %}{% eventtracking_script %}',
+                                           RequestFactory().get('/'))
+    assert 'data-batch-size="4"' in render('{% load eventtracking %}{% eventtracking_script batch_size=20 %}',
+                                           RequestFactory().get('/'))
 
 
 @pytest.mark.parametrize('arguments', ['batch=5', 'batch_size=0', 'interval="soon"', 'max_queue=True'])

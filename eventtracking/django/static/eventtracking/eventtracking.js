@@ -19,7 +19,7 @@
   var interval = +options.interval || 1000;
   var maxQueue = +options.maxQueue || 500;
   var maxDelay = 60000;
-  var beaconEvents = 20; // per beacon: the server takes 50 at most, a browser lets beacons carry about 64 KB
+  var beaconEvents = Math.min(batchSize, 20); // a browser lets the beacons in flight carry about 64 KB
 
   var queue = [];
   var sending = false;
@@ -39,7 +39,13 @@
   }
 
   function emit(name, data) {
-    queue.push({name: String(name), data: data || {}, page: window.location.href, time: new Date().toISOString()});
+    var event = {name: String(name), data: data || {}, page: window.location.href, time: new Date().toISOString()};
+    try {
+      JSON.stringify(event);
+    } catch (error) {
+      return; // data JSON cannot carry (a cycle): it would stop every batch after it
+    }
+    queue.push(event);
     keep([]);
     if (queue.length >= batchSize && !delay) {
       send();
