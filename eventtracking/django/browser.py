@@ -136,21 +136,19 @@ def handle(request):
     except Refused as refusal:
         refuse(refusal.reason, refusal.count)
         return respond(0, {refusal.reason: refusal.count})
-    accepted, refused, first_reason = 0, {}, None
-    pending = []
+    accepted, refused, first_reason = [], {}, None
     for event in events:
         reason = problem(event, limits)
         if reason is None:
-            pending.append(event)
+            accepted.append(event)
             continue
         refused[reason] = refused.get(reason, 0) + 1
         first_reason = first_reason or reason
         refuse(reason, 1, event.name if reason == NOT_ALLOWED else None)
     username = browser_username(request)
-    for event in pending:
+    for event in accepted:
         emit(event, username)
-        accepted += 1
-    return respond(accepted, refused, first_reason)
+    return respond(len(accepted), refused, first_reason)
 
 
 def respond(accepted, refused, first_reason=None):
