@@ -13,7 +13,10 @@ text; ``manage.py eventtracking_catalog``, the Sphinx directive of
 The JSON form is the one to keep beside the tracking logs: a top-level
 ``catalog_version`` (:data:`CATALOG_VERSION`) and ``event_types``, a list of
 each type's :meth:`~eventtracking.registry.EventType.definition` sorted by
-name, keys sorted, so that the same types always give the same text.
+name, keys sorted, so that the same types always give the same text. A type
+accepted from web pages (``EventType(..., browser=True)``, see
+:mod:`eventtracking.django.browser`) has ``"browser": true`` there, and
+"Accepted from the browser: yes" in the Markdown and reStructuredText forms.
 :func:`load` reads it back into event types, and rendering those gives the
 same JSON again.
 """
@@ -31,6 +34,9 @@ FORMATS = ('markdown', 'rst', 'json')
 """The formats :func:`render` knows."""
 
 TITLE = 'Event catalog'
+
+BROWSER_MARK = 'Accepted from the browser: yes'
+"""The line (a list item, a field) that marks a type accepted from web pages in the Markdown and rst forms."""
 
 
 def render(format='markdown', event_types=None):  # pylint: disable=redefined-builtin
@@ -67,7 +73,7 @@ def load(text):
         raise ValueError(f'Unknown catalog_version {catalog.get("catalog_version")!r}: this reads {CATALOG_VERSION}')
     return [
         EventType(entry['name'], entry['description'], schema=entry['schema'], example=entry['example'],
-                  version=entry['version'], owner=entry['owner'])
+                  version=entry['version'], owner=entry['owner'], browser=entry.get('browser', False))
         for entry in catalog['event_types']
     ]
 
@@ -105,6 +111,8 @@ def markdown_lines(event_types, title=TITLE):
                   f'- Version: {event_type.version}']
         if event_type.owner:
             lines.append(f'- Owner: {_one_line(event_type.owner)}')
+        if event_type.browser:
+            lines.append(f'- {BROWSER_MARK}')
         lines.append('')
         rows = field_rows(event_type)
         if rows:
@@ -131,6 +139,8 @@ def rst_lines(event_types, title=TITLE, underline='-'):
                   f':Version: {event_type.version}']
         if event_type.owner:
             lines.append(f':Owner: {_rst_text(event_type.owner)}')
+        if event_type.browser:
+            lines.append(f':{BROWSER_MARK}')
         lines.append('')
         rows = field_rows(event_type)
         if rows:

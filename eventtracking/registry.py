@@ -118,13 +118,16 @@ class EventType:
     object). ``example`` is the ``data`` of a typical event, shown in the
     catalog and checked against the schema here. ``version`` counts changes
     to the type's meaning or shape; ``owner`` says who to ask about it (a
-    team, a repository). ``module`` is the name of the module that created
+    team, a repository). ``browser=True`` accepts events of this type from
+    web pages (see :mod:`eventtracking.django.browser`); a registered type
+    without it is refused there. ``module`` is the name of the module that created
     it (the Sphinx directive's ``:module:`` option selects types by it), not
     part of its definition. Raises :class:`~eventtracking.exceptions.ImproperlyConfigured`
     naming the type and the problem when the definition cannot work.
     """
 
-    def __init__(self, name, description, fields=None, schema=None, example=None, version=1, owner=''):
+    def __init__(self, name, description, fields=None, schema=None, example=None, version=1, owner='',
+                 browser=False):
         if not isinstance(name, str) or not name:
             raise ImproperlyConfigured(f'An event type name must be a non-empty string, not {name!r}')
         self.name = name
@@ -133,6 +136,7 @@ class EventType:
         self.fields = dict(fields) if fields is not None else None
         self.version = version
         self.owner = owner
+        self.browser = bool(browser)
         self.example = copy.deepcopy(example)
         self._dated = False
         if fields is not None and schema is not None:
@@ -221,8 +225,11 @@ class EventType:
         tracker.emit(self.name, data)
 
     def definition(self):
-        """Everything that defines this type, as JSON-ready data: what the catalog shows, what registration compares."""
-        return {
+        """Everything that defines this type, as JSON-ready data: what the catalog shows, what registration compares.
+
+        ``'browser': True`` is there only for a type accepted from web pages.
+        """
+        definition = {
             'name': self.name,
             'description': self.description,
             'version': self.version,
@@ -230,6 +237,9 @@ class EventType:
             'schema': self.json_schema(),
             'example': json_form(self.example),
         }
+        if self.browser:
+            definition['browser'] = True
+        return definition
 
     def __eq__(self, other):
         if not isinstance(other, EventType):
@@ -386,7 +396,7 @@ def _defining_module():
 
 def _difference(first, second):
     one, two = first.definition(), second.definition()
-    keys = [key for key in one if one[key] != two[key]]
+    keys = [key for key in dict.fromkeys([*one, *two]) if one.get(key) != two.get(key)]
     return 'they differ in ' + ', '.join(keys)
 
 

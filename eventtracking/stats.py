@@ -70,6 +70,18 @@ WRITE_ERROR = 'write_error'
 DISABLED = 'disabled'
 """A ``LoggerBackend``'s logger does not write at the backend's level, so the line would go nowhere."""
 
+NOT_ALLOWED = 'not_allowed'
+"""A browser posted an event whose name is not accepted from web pages (``eventtracking.django.browser``)."""
+
+MALFORMED = 'malformed'
+"""A browser posted a request or an event that could not be read (not JSON, a missing name, data not an object).
+
+A browser request or event over its size or count limit is counted as :data:`OVERSIZE`.
+"""
+
+RATE_LIMITED = 'rate_limited'
+"""A browser session (or address) posted more events than ``EVENT_TRACKING_BROWSER_RATE`` allows."""
+
 
 def merge_stats(*snapshots):
     """Sum several ``stats`` snapshots into one dict."""

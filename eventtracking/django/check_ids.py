@@ -19,7 +19,8 @@ Ranges: E001-E009 and W001 the ``ENGINE``/``OPTIONS`` trees; E010-E019 and
 W002-W003 request and context settings; E020-E029 and W010-W019
 ``AsyncRoutingBackend``; E030-E039 event types; E040-E049 and W040-W049
 Celery context; W060-W069 backends that cannot deliver; E070-E079 request
-censoring; W080-W089 settings that send every event nowhere.
+censoring; W080-W089 settings that send every event nowhere; E090-E099 and
+W090-W099 browser events.
 """
 
 TAG = 'eventtracking'
@@ -47,6 +48,9 @@ CHECK_IDS = {
     'eventtracking.E042': 'EVENT_TRACKING_CELERY_CONTEXT = True without Celery installed',
     'eventtracking.E070': "an EVENT_TRACKING_SESSION_HASH other than 'blake2b' or 'edx-platform'",
     'eventtracking.E071': 'an EVENT_TRACKING_CENSORED_KEYS entry that is not a key, or the setting not a list',
+    'eventtracking.E090': 'EVENT_TRACKING_BROWSER_EVENTS not a list of regular expressions, or one that does not compile',
+    'eventtracking.E091': 'an EVENT_TRACKING_BROWSER_MAX_* limit that is not a positive integer',
+    'eventtracking.E092': "EVENT_TRACKING_BROWSER_RATE neither None nor a rate such as '600/m'",
     'eventtracking.W001': 'a key next to ENGINE other than OPTIONS (ignored: a typo?)',
     'eventtracking.W002': 'TrackMiddleware before the session or authentication middleware',
     'eventtracking.W003': 'EVENT_TRACKING_BACKENDS set but EVENT_TRACKING_ENABLED not',
@@ -59,6 +63,7 @@ CHECK_IDS = {
     'eventtracking.W066': 'a SegmentBackend whose Segment client has no write key',
     'eventtracking.W080': 'EVENT_TRACKING_ENABLED true but EVENT_TRACKING_BACKENDS not set',
     'eventtracking.W081': 'a routing backend with no backends (its events go nowhere)',
+    'eventtracking.W090': 'EVENT_TRACKING_BROWSER_MAX_EVENT_BYTES above EVENT_TRACKING_BROWSER_MAX_BYTES',
 }
 """Check id -> what it reports, one line each, sorted by id."""
 
