@@ -70,6 +70,15 @@ WRITE_ERROR = 'write_error'
 DISABLED = 'disabled'
 """A ``LoggerBackend``'s logger does not write at the backend's level, so the line would go nowhere."""
 
+CONTEXT_INVALID = 'context_invalid'
+"""A Celery task's context header was malformed, too large, too deep or named a context twice: the task ran
+without it."""
+
+COMMIT_HOOK_FAILED = 'commit_hook_failed'
+"""An event emitted with ``emit_on_commit`` whose transaction committed was never routed: an earlier
+``on_commit`` callback of the application (not registered ``robust``) raised, and Django dropped the callbacks
+after it."""
+
 
 def merge_stats(*snapshots):
     """Sum several ``stats`` snapshots into one dict."""
