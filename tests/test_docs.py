@@ -276,7 +276,8 @@ def test_celery_example_delivers_the_branch_from_a_real_worker(tmp_path, redis_s
     project = _start_project(tmp_path, 'settings_tail.py', 'settings_celery.py',
                              package_files=('views.py', 'urls.py', 'celery.py', '__init__.py'))
     broker = {'CELERY_BROKER_URL': redis_server.url(7)}
-    _run([sys.executable, 'manage.py', 'check'], cwd=project, **broker)
+    check = _run([sys.executable, 'manage.py', 'check'], cwd=project, **broker)
+    assert 'System check identified no issues (0 silenced).' in check.stdout, check.stdout + check.stderr
 
     worker = subprocess.Popen(  # pylint: disable=consider-using-with
         [sys.executable, '-m', 'celery', *CELERY_COMMANDS[1].split()[1:]],
