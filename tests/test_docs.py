@@ -49,6 +49,7 @@ DOCS = ROOT / 'docs'
 QUICKSTART = DOCS / 'quickstart'
 QUICKSTART_PAGE = DOCS / 'quickstart.rst'
 BACKENDS_PAGE = DOCS / 'backends.rst'
+TRACKING_LOG_PAGE = DOCS / 'tracking_log.rst'
 MYSITE = QUICKSTART / 'mysite'
 
 EXAMPLE_FILES = {
@@ -61,6 +62,7 @@ EXAMPLE_FILES = {
     MYSITE / '__init__.py',
     DOCS / 'testing' / 'test_with_testcase.py',
     DOCS / 'testing' / 'test_with_pytest.py',
+    DOCS / 'replay' / 'replay_settings.py',
 }
 """Files the docs show with ``literalinclude``; the quick start tests below run each of them."""
 
@@ -291,6 +293,24 @@ def test_celery_example_delivers_the_branch_from_a_real_worker(tmp_path, redis_s
     assert 'eventtracking.tasks.send_event' in output
     _assert_same_lines(_logged(project / 'enrollments.log'), shown)
     assert [event['name'] for event in _logged(project / 'tracking.log')] == ['edx.course.enrollment.activated']
+
+
+def test_the_replay_settings_file_runs_as_written_and_passes_the_checks(tmp_path):
+    shutil.copy(DOCS / 'replay' / 'replay_settings.py', tmp_path)
+    names = ['edx.course.enrollment.activated', 'edx.video.played', 'edx.course.enrollment.deactivated']
+    (tmp_path / 'tracking.log').write_text(''.join(
+        json.dumps({'name': name, 'timestamp': f'2026-01-15T09:3{index}:00+00:00', 'data': {'n': index},
+                    'context': {'user_id': 7}}) + '\n' for index, name in enumerate(names)), encoding='utf-8')
+    check = _run([sys.executable, '-m', 'django', 'check', '--settings', 'replay_settings'], cwd=tmp_path,
+                 PYTHONPATH=str(tmp_path))
+    assert 'System check identified no issues (0 silenced).' in check.stdout, check.stdout + check.stderr
+    shown = [line.strip()[2:] for line in TRACKING_LOG_PAGE.read_text(encoding='utf-8').splitlines()
+             if line.strip().startswith('$ eventtracking replay --settings replay_settings')]
+    assert len(shown) == 1
+    replay = _run([sys.executable, '-m', 'eventtracking', *shown[0].split()[1:-1], 'tracking.log'], cwd=tmp_path)
+    assert replay.stderr == ("replayed 3 events, skipped 0 lines; not lost (filtered on purpose, skipped by a "
+                             "backend or spooled): {'filtered': 1}\n")
+    assert [event['name'] for event in _logged(tmp_path / 'xapi.log')] == [names[0], names[2]]
 
 
 TESTING_EXAMPLES = {'test_with_testcase.py': 4, 'test_with_pytest.py': 4}
