@@ -58,6 +58,7 @@ EXAMPLE_FILES = {
     MYSITE / 'views.py',
     MYSITE / 'urls.py',
     MYSITE / 'settings_celery.py',
+    MYSITE / 'settings_celery_context.py',
     MYSITE / 'celery.py',
     MYSITE / '__init__.py',
     DOCS / 'testing' / 'test_with_testcase.py',
@@ -311,6 +312,54 @@ def test_the_replay_settings_file_runs_as_written_and_passes_the_checks(tmp_path
     assert replay.stderr == ("replayed 3 events, skipped 0 lines; not lost (filtered on purpose, skipped by a "
                              "backend or spooled): {'filtered': 1}\n")
     assert [event['name'] for event in _logged(tmp_path / 'xapi.log')] == [names[0], names[2]]
+
+
+QUIETING_LINE = "LOGGING['loggers']['celery.pool'] = {'level': 'INFO'}"
+TASK_MODULE = """
+from celery import shared_task
+
+from eventtracking import tracker
+
+
+@shared_task(name='mysite.tasks.ran')
+def ran():
+    tracker.emit('edx.tests.task.ran', {})
+"""
+
+
+@pytest.mark.server
+@pytest.mark.parametrize('quieted', [True, False], ids=['as-documented', 'without-the-logging-line'])
+def test_celerys_debug_line_shows_context_values_unless_the_documented_logger_level_is_set(
+        tmp_path, redis_server, quieted):
+    settings_text = (MYSITE / 'settings_celery_context.py').read_text(encoding='utf-8')
+    assert QUIETING_LINE in settings_text
+    project = _start_project(tmp_path, 'settings_tail.py', 'settings_celery.py',
+                             package_files=('views.py', 'urls.py', 'celery.py', '__init__.py'))
+    with open(project / 'mysite' / 'settings.py', 'a', encoding='utf-8') as settings_file:
+        settings_file.write('\n' + (settings_text if quieted else settings_text.replace(QUIETING_LINE, '')))
+    (project / 'mysite' / 'tasks.py').write_text(TASK_MODULE, encoding='utf-8')
+    broker = {'CELERY_BROKER_URL': redis_server.url(8)}
+    check = _run([sys.executable, 'manage.py', 'check'], cwd=project, **broker)
+    assert 'System check identified no issues (0 silenced).' in check.stdout, check.stdout + check.stderr
+
+    worker = subprocess.Popen(  # pylint: disable=consider-using-with
+        [sys.executable, '-m', 'celery', '-A', 'mysite', 'worker', '--loglevel=DEBUG', '--pool=solo',
+         '-I', 'mysite.tasks'],
+        cwd=project, env=_environment(**broker), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        _run([sys.executable, 'manage.py', 'shell', '-c',
+              "from eventtracking import tracker; from mysite.tasks import ran\n"
+              "with tracker.get_tracker().context('course', {'course_id': 'course-v1:Secret+Value+Run'}):\n"
+              "    ran.delay()"], cwd=project, **broker)
+        _wait_for_lines(project / 'tracking.log', 1, worker)
+    finally:
+        output = _stop(worker)
+    ran_event, = _logged(project / 'tracking.log')
+    assert ran_event['name'] == 'edx.tests.task.ran'
+    assert ran_event['context']['course_id'] == 'course-v1:Secret+Value+Run'  # the header was entered
+    assert 'mysite.tasks.ran' in output
+    assert ('Secret+Value+Run' in output) is not quieted, output
 
 
 TESTING_EXAMPLES = {'test_with_testcase.py': 4, 'test_with_pytest.py': 4}
