@@ -17,9 +17,8 @@ in the tracker's ``stats`` and logs it, never having routed it.
 A transaction that commits can drop events too: when an application's own
 ``on_commit`` callback, registered without ``robust=True``, raises, Django
 stops and drops every callback after it. An event freed uncalled while its
-connection is in that state (committed, callbacks not all run: see
-:func:`_commit_interrupted`) is counted ``commit_hook_failed`` instead, and
-logged at WARNING.
+connection is in that state (committed, its callbacks not all run) is
+counted ``commit_hook_failed`` instead, and logged at WARNING.
 
 Django is imported only when ``emit_on_commit`` is called; without Django, or
 outside any atomic block on the connection, the event is routed at once.

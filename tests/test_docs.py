@@ -69,12 +69,12 @@ EXAMPLE_FILES = {
 
 PLAIN_COMMANDS = [
     'python -m venv venv && . venv/bin/activate',
-    'pip install eventtracking',
+    'pip install ./eventtracking',
     'python track.py',
     'cat tracking.log',
 ]
 DJANGO_COMMANDS = [
-    "pip install 'eventtracking[django]'",
+    "pip install './eventtracking[django]'",
     'django-admin startproject mysite',
     'cd mysite',
     'python manage.py migrate',
@@ -89,7 +89,7 @@ DJANGO_COMMANDS = [
 """The commands the quick start shows, in order; the tests below do what each says."""
 
 CELERY_COMMANDS = [
-    "pip install 'eventtracking[django,celery]' 'celery[redis]'",
+    "pip install './eventtracking[django,celery]' 'celery[redis]'",
     'celery -A mysite worker --loglevel=INFO',
     "python manage.py shell -c \"from eventtracking import tracker; "
     "tracker.emit('edx.course.enrollment.activated', {'course_id': 'course-v1:edX+DemoX+Demo'})\"",
@@ -544,7 +544,8 @@ def test_examples_in_the_api_docstrings_run_and_their_settings_pass_the_checks()
             settings = _settings_of(block, namespace)
             if len(settings) == 1 or holds(settings, lambda item: item is Ellipsis):
                 continue
-            settings.setdefault('EVENT_TRACKING_BACKENDS', {})  # an example of other settings configures no backend
+            settings.setdefault(  # an example of other settings configures no backend: give it one that checks
+                'EVENT_TRACKING_BACKENDS', {'recorded': {'ENGINE': 'eventtracking.testing.InMemoryBackend'}})
             with override_settings(**settings):
                 problems = [f'{message.id} {message.msg}' for message in check_event_tracking_settings()]
             assert not problems, f'the settings example of {module} does not pass the checks: {problems}'
@@ -622,3 +623,14 @@ def test_make_docs_and_the_tox_docs_env_build_nitpicky():
     for command in (docs_recipe, tox_docs):
         assert re.search(r'sphinx -n -W --keep-going -b html docs\b', command), command
     assert 'make docs' in (ROOT / '.ci' / 'run').read_text(encoding='utf-8')
+
+
+def test_the_event_types_page_explains_every_option_of_the_catalog_directive_and_shows_the_one_it_runs():
+    from eventtracking.sphinxext import EventTrackingCatalog  # pylint: disable=import-outside-toplevel
+    text = (DOCS / 'event_types.rst').read_text(encoding='utf-8')
+    explained = set(re.findall(r'^\* ``:(\w+):``: ', text, re.M))
+    assert explained == set(EventTrackingCatalog.option_spec), explained
+    assert 'the character that underlines the title' in text
+    live = re.search(r'^\.\. eventtracking-catalog::\n((?:   .*\n)+)', text, re.M)
+    shown = '    .. eventtracking-catalog::\n' + ''.join('    ' + line + '\n' for line in live.group(1).splitlines())
+    assert shown in text, 'the example shown is the directive the page runs'
