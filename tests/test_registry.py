@@ -11,7 +11,8 @@ import pytest
 
 from eventtracking.exceptions import ImproperlyConfigured
 from eventtracking.registry import (
-    DRAFT, NOT_REGISTERED, EventType, Field, event_problems, get_event_type, register, registered_event_types, unregister,
+    DRAFT, NOT_REGISTERED, EventType, Field, event_problems, get_event_type, register, registered_event_types,
+    unregister,
 )
 from eventtracking.testing import InMemoryBackend
 from eventtracking.tracker import Tracker
@@ -304,7 +305,8 @@ def test_a_key_the_schema_does_not_declare_is_never_shown_only_its_position_or_a
                         'data: 2 undeclared fields, not allowed']
     assert not any('@' in problem for problem in problems)
     closed = EventType('tests.declared.elsewhere', 'A declared key is shown.', schema={
-        'type': 'object', 'properties': {'a': {'type': 'object', 'properties': {'b': {}}, 'additionalProperties': False}},
+        'type': 'object',
+        'properties': {'a': {'type': 'object', 'properties': {'b': {}}, 'additionalProperties': False}},
     })
     assert closed.validate({'a': {'b': 1, 'c': 2}}) == ['data.a: 1 undeclared field, not allowed']
     assert EventType('tests.declared.b', 'b is declared under another object.', schema={
