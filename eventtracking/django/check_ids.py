@@ -63,6 +63,7 @@ CHECK_IDS = {
     'eventtracking.W066': 'a SegmentBackend whose Segment client has no write key',
     'eventtracking.W080': 'EVENT_TRACKING_ENABLED true but EVENT_TRACKING_BACKENDS not set',
     'eventtracking.W081': 'a routing backend with no backends (its events go nowhere)',
+    'eventtracking.W082': 'EVENT_TRACKING_ENABLED true and EVENT_TRACKING_BACKENDS set but empty',
     'eventtracking.W090': 'EVENT_TRACKING_BROWSER_MAX_EVENT_BYTES above EVENT_TRACKING_BROWSER_MAX_BYTES',
 }
 """Check id -> what it reports, one line each, sorted by id."""

@@ -59,6 +59,7 @@ CELERY_CONTEXT_SETTING_NAME = 'EVENT_TRACKING_CELERY_CONTEXT'
 CELERY_CONTEXT_MAX_BYTES_SETTING_NAME = 'EVENT_TRACKING_CELERY_CONTEXT_MAX_BYTES'
 W_NO_BACKENDS = 'eventtracking.W080'
 W_EMPTY_ROUTING = 'eventtracking.W081'
+W_EMPTY_BACKENDS = 'eventtracking.W082'
 
 TRACK_MIDDLEWARE = 'eventtracking.django.middleware.TrackMiddleware'
 MIDDLEWARE_BEFORE_TRACK = (
@@ -105,13 +106,23 @@ def check_dead_ends(builder):
     ``builder`` is the collecting :class:`TreeBuilder` that built the trees.
     """
     messages = []
-    if getattr(settings, DJANGO_ENABLED_SETTING_NAME, False) and not hasattr(settings, DJANGO_BACKEND_SETTING_NAME):
+    enabled = getattr(settings, DJANGO_ENABLED_SETTING_NAME, False)
+    if enabled and not hasattr(settings, DJANGO_BACKEND_SETTING_NAME):
         messages.append(checks.Warning(
             f'{DJANGO_ENABLED_SETTING_NAME} is True but {DJANGO_BACKEND_SETTING_NAME} is not set, so the default '
             'tracker has no backend and every event goes nowhere',
             hint=f'Configure a backend in {DJANGO_BACKEND_SETTING_NAME} (a LoggerBackend writes the tracking log), '
-                 'or set it to {} if sending events nowhere is intended.',
+                 f'or set {DJANGO_ENABLED_SETTING_NAME} = False.',
             id=W_NO_BACKENDS,
+        ))
+    elif enabled and getattr(settings, DJANGO_BACKEND_SETTING_NAME) == {}:
+        messages.append(checks.Warning(
+            f'{DJANGO_ENABLED_SETTING_NAME} is True but {DJANGO_BACKEND_SETTING_NAME} is empty, so the default '
+            'tracker has no backend and every event goes nowhere',
+            hint=f'Configure a backend in {DJANGO_BACKEND_SETTING_NAME} (a LoggerBackend writes the tracking log), '
+                 f"set {DJANGO_ENABLED_SETTING_NAME} = False, or, if sending events nowhere is intended, add "
+                 f"'{W_EMPTY_BACKENDS}' to SILENCED_SYSTEM_CHECKS.",
+            id=W_EMPTY_BACKENDS,
         ))
     for path, built in builder.built:
         if isinstance(built, RoutingBackend) and not built.backends:
