@@ -12,7 +12,7 @@ it raises for an argument it does not take (a ``user_id`` that is not a
 number or a string, a name that is not a string, no write key) and for a
 message over its 32 KB limit, and it logs, on its ``segment`` logger, a
 value it cannot send before leaving it out. While this backend calls it,
-a filter on that logger (:class:`_ClientLogGuard`) withholds the values of
+a filter on that logger (``_ClientLogGuard``) withholds the values of
 the client's lines and turns "a value left out" into a refusal, so the event
 is not sent with a hole in it; each refusal is counted under a reason and
 logged with the event's name only (the client's errors hold the values).
