@@ -115,8 +115,13 @@ class EventCapture:
         Takes effect at once, for the rest of the capture; used as a context
         manager, it applies to the ``with`` block only::
 
-            with captured_events.passthrough():
-                enroll(user, course)  # captured, and sent to the real backends
+            from eventtracking import tracker
+            from eventtracking.testing import EventCapture
+
+            with EventCapture() as captured:
+                tracker.emit('edx.held')  # captured only
+                with captured.passthrough():
+                    tracker.emit('edx.passed')  # captured, and routed to the backends
         """
         previous = self._passthrough
         self._set_passthrough(enabled)
