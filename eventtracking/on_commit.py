@@ -154,9 +154,10 @@ def _count_discarded_in_collections():
 
 
 def route(tracker, event):
-    """Send a built event down ``tracker``'s routing tree; failures are counted and logged, never raised."""
+    """Route a built event through ``tracker`` (:meth:`~eventtracking.tracker.Tracker.route`); failures are counted
+    and logged, never raised."""
     try:
-        tracker.routing_backend.send(event)
+        tracker.route(event)
     except Exception:  # pylint: disable=broad-except
         tracker.counters.increment(EMIT_ERROR)
         RATE_LIMITED_LOG.exception(('on_commit', 'route'), 'Failed to emit event %s after the commit',

@@ -2,7 +2,7 @@
 
 Each line becomes a native event (legacy lines are turned back, see
 :func:`eventtracking.cli.reader.to_native`) with its original timestamp and
-context, and is handed to the default tracker's routing backend, so it goes
+context, and is routed by the default tracker (``Tracker.route``), so it goes
 through the configured processors and backends as when it was emitted. Lines
 are read one at a time: memory stays flat whatever the size of the logs.
 """
@@ -43,13 +43,12 @@ def run(args):
         if path != '-':
             open_log(path).close()
     tracker = configured_tracker(args.settings)
-    routing = tracker.routing_backend
     before = tracker.stats
     report = Report(prefix='skipped: ')
     replayed = 0
     for _, event in read_events(args.files, report, timed=True):
         if in_window(event, args):
-            routing.send(event)
+            tracker.route(event)
             replayed += 1
     counted = {reason: count - before.get(reason, 0) for reason, count in tracker.stats.items()
                if count != before.get(reason, 0)}
