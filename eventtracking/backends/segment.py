@@ -25,6 +25,7 @@ import threading
 import time
 from urllib.parse import urlunsplit
 
+from eventtracking._extras import install_command
 from eventtracking.events import event_name, safe_name
 from eventtracking.ratelimit import RateLimitedLog
 from eventtracking.exceptions import UnserializableEventError
@@ -111,7 +112,7 @@ class SegmentBackend:
                 _UNAVAILABLE_SAID.append(True)
                 LOG.warning(
                     "SegmentBackend is configured but the Segment library is not installed: no event will reach "
-                    "Segment. Install it with pip install 'eventtracking[segment]'."
+                    f"Segment. Install it with {install_command('segment')}."
                 )
             return
 

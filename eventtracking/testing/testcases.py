@@ -2,11 +2,13 @@
 
 import logging
 
+from eventtracking._extras import install_command
+
 try:
     from django.test import TestCase, override_settings
 except ImportError as exc:  # pragma: no cover - exercised in a subprocess without Django
     raise ImportError(
-        'EventTrackingTestCase needs Django, which is not installed: pip install "eventtracking[django]"',
+        f"EventTrackingTestCase needs Django, which is not installed: {install_command('django')}",
         name=exc.name,
     ) from exc
 
