@@ -233,7 +233,7 @@ class _ClientLogGuard(logging.Filter):
 
     def filter(self, record):
         if not getattr(self._local, 'active', False):
-            if record.args and record.msg in self.PAYLOAD_LINES:
+            if record.args and isinstance(record.msg, str) and record.msg in self.PAYLOAD_LINES:
                 record.args = (self.WITHHELD,) * len(record.args) if isinstance(record.args, tuple) else self.WITHHELD
             return True
         if isinstance(record.args, dict):
