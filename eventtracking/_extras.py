@@ -1,4 +1,18 @@
-"""The error raised when a module needs a library that is an install extra of eventtracking."""
+"""How to install an extra of eventtracking, and the error raised when a module needs one that is missing.
+
+eventtracking is not on PyPI (see "Installing" in the README): an extra is
+installed by naming it after the path of a checkout or of a built wheel,
+``pip install './eventtracking[mongo]'``. Every message of the package that
+says how to install an extra uses :func:`install_command`.
+"""
+
+
+def install_command(extra):
+    """The command that installs ``extra``, as every message of the package gives it::
+
+        pip install '<eventtracking checkout or wheel>[mongo]' (eventtracking is not on PyPI)
+    """
+    return f"pip install '<eventtracking checkout or wheel>[{extra}]' (eventtracking is not on PyPI)"
 
 
 def missing_extra(extra, module, error):
@@ -6,8 +20,8 @@ def missing_extra(extra, module, error):
 
     Every extra's message has the same shape, for example::
 
-        eventtracking.backends.mongodb needs 'pymongo', which is not installed: pip install 'eventtracking[mongo]'
-        (No module named 'pymongo')
+        eventtracking.backends.mongodb needs 'pymongo', which is not installed: pip install '<eventtracking
+        checkout or wheel>[mongo]' (eventtracking is not on PyPI) (No module named 'pymongo')
 
     Raise it ``from error`` where the library's import failed::
 
@@ -18,6 +32,6 @@ def missing_extra(extra, module, error):
     """
     missing = (getattr(error, 'name', None) or str(error)).partition('.')[0]
     return ImportError(
-        f"{module} needs {missing!r}, which is not installed: pip install 'eventtracking[{extra}]' ({error})",
+        f"{module} needs {missing!r}, which is not installed: {install_command(extra)} ({error})",
         name=getattr(error, 'name', None),
     )

@@ -15,6 +15,7 @@ import sys
 from datetime import date, datetime, timezone
 from json.encoder import c_make_encoder, encode_basestring_ascii
 
+from eventtracking._extras import install_command
 from eventtracking.events import event_name, safe_name
 from eventtracking.exceptions import (
     CircularEventError, EventTooDeepError, ImproperlyConfigured, UnserializableEventError,
@@ -96,7 +97,7 @@ def orjson_encoder(owner='LoggerBackend'):
         import orjson  # pylint: disable=import-outside-toplevel
     except ImportError as exc:
         raise ImproperlyConfigured(
-            f"{owner}(encoder='orjson') needs the orjson package: pip install 'eventtracking[orjson]'"
+            f"{owner}(encoder='orjson') needs the orjson package: {install_command('orjson')}"
         ) from exc
     dumps = orjson.dumps
     options = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS

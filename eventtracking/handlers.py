@@ -19,11 +19,8 @@ except ImportError as exc:
 
 from eventtracking.backends.event_bus import EventBusRoutingBackend
 from eventtracking.events import safe_name
-from eventtracking.exceptions import UncopyableEventError
-from eventtracking.isolation import copy_event, mutates_events
-from eventtracking.processors.exceptions import EventEmissionExit
 from eventtracking.ratelimit import RateLimitedLog
-from eventtracking.stats import FILTERED, NO_TRACKER, EventCounters
+from eventtracking.stats import NO_TRACKER, EventCounters
 from eventtracking.tracker import get_tracker
 
 logger = logging.getLogger(__name__)
@@ -82,21 +79,13 @@ def send_tracking_log_to_backends(sender, signal, **kwargs):  # pylint: disable=
 
 def _send_to_event_bus_backends(tracker, event):
     """Run ``event`` through each top-level event-bus backend's processors (on a private copy when they may
-    change it) and send the result to its backends."""
+    change it: ``RoutingBackend.processed``) and send the result to its backends."""
     name = event['name']
     shown = safe_name(name)
     engines = [(key, engine) for key, engine in tracker.backends.items() if isinstance(engine, EventBusRoutingBackend)]
     for key, engine in engines:
-        try:
-            own_copy = copy_event(event) if any(mutates_events(p) for p in engine.processors) else event
-            processed_event = engine.process_event(own_copy)
-        except UncopyableEventError as exc:
-            engine.counters.increment(exc.reason)
-            FAILURE_LOG.warning((exc.reason, key), 'Dropped event %s for backend %s (%s): %s', shown, key,
-                                exc.reason, exc)
-            continue
-        except EventEmissionExit:
-            engine.counters.increment(FILTERED)
+        processed_event = engine.processed(event)  # a stopped or uncopyable event is counted (and logged) there
+        if processed_event is None:
             # the original's exact call, one formatted string: tests that patch this module's logger match it
             logger.info(f'[EventEmissionExit] skipping event {name if isinstance(name, str) else shown}')
             continue

@@ -19,7 +19,7 @@ under a name already taken. Registering the same definition again (a module
 imported twice) is harmless.
 
 Validation uses ``jsonschema-rs`` (a compiled validator; the ``schema`` extra,
-``pip install 'eventtracking[schema]'``): importing this module without it
+``pip install './eventtracking[schema]'``): importing this module without it
 raises an ``ImportError`` naming the extra. The data is validated as it will
 be written: a value JSON has no type for (a ``datetime``, a ``date``, a
 tuple) is checked in its JSON form (an ISO 8601 string, a list).

@@ -25,12 +25,9 @@ from datetime import datetime, timezone
 
 from eventtracking.backends.routing import RoutingBackend
 from eventtracking.events import event_name, safe_name
-from eventtracking.exceptions import UncopyableEventError
-from eventtracking.isolation import copy_event, mutates_events
 from eventtracking.locator import DefaultContextLocator
-from eventtracking.processors.exceptions import EventEmissionExit
 from eventtracking.ratelimit import RateLimitedLog
-from eventtracking.stats import EMIT_ERROR, FILTERED, NO_TRACKER, EventCounters, merge_stats
+from eventtracking.stats import EMIT_ERROR, NO_TRACKER, EventCounters, merge_stats
 
 UTC = timezone.utc
 UNKNOWN_EVENT_TYPE = 'unknown'
@@ -162,7 +159,7 @@ class Tracker:
     def _route_observed(self, event, deliver, watching):
         """:meth:`route` while observers watch: process, show them the event, then deliver it if all let it pass."""
         if deliver is None:
-            event = self._process(event)
+            event = self.routing_backend.processed(event)
             if event is None:
                 return
             deliver = self.routing_backend.send_to_backends
@@ -170,23 +167,6 @@ class Tracker:
             observation.notify(event)
         if all(observation.passthrough for observation in watching):
             deliver(event)
-
-    def _process(self, event):
-        """The event after the root processors, on a copy if one may change it; None if stopped (counted)."""
-        root = self.routing_backend
-        processors = root.processors
-        if not processors:
-            return event
-        try:
-            if any(mutates_events(processor) for processor in processors):
-                event = copy_event(event)
-            return root.process_event(event)
-        except EventEmissionExit:
-            root.counters.increment(FILTERED)
-        except UncopyableEventError as exc:
-            root.counters.increment(exc.reason)
-            FAILURE_LOG.warning(exc.reason, 'Dropped event %s (%s): %s', safe_name(exc.event_name), exc.reason, exc)
-        return None
 
     def observe(self, callback, passthrough=False):
         """Show ``callback`` every event this tracker routes, until the returned :class:`Observation` is closed.

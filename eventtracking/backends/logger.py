@@ -39,7 +39,7 @@ class LoggerBackend:
         ``'json'`` (default): the standard library's encoder; each line is byte
         for byte the original library's. ``'orjson'``: the much faster
         `orjson <https://pypi.org/project/orjson/>`_ (``pip install
-        'eventtracking[orjson]'``). A line then parses to the same JSON, with the
+        './eventtracking[orjson]'``). A line then parses to the same JSON, with the
         same keys, values and datetime strings, but is written compactly:
         no space after ``,`` and ``:``, and non-ASCII characters as UTF-8
         rather than ``\\uXXXX`` escapes. So it is shorter, and

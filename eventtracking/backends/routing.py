@@ -95,34 +95,55 @@ class RoutingBackend:
     def send(self, event):
         """Process ``event`` and send the result to every backend; never raises."""
         route = self._route
-        processors = self.processors
-        if processors:
-            plan = self._plan if processors == self._planned else self._replan()
-            owned = False
-            try:
-                for processor, mutates, accepts in plan:
-                    if accepts is not None and event.__class__ is dict:
-                        try:
-                            if accepts(event):
-                                continue
-                        except Exception:  # pylint: disable=broad-except
-                            self._processor_failed(processor, event)
-                            continue
-                        self.counters.increment(FILTERED)
-                        return
-                    if mutates and not owned:
-                        event = copy_event(event)
-                        owned = True
-                    event = self._apply(processor, event)
-            except EventEmissionExit:
-                self.counters.increment(FILTERED)
+        if self.processors:
+            processed = self._processed(event)
+            if processed is None:
                 return
-            except UncopyableEventError as exc:
-                self._count_uncopyable(exc)
-                return
+            event, owned = processed
             if owned:
                 route = self._owned_route
         self._fan_out(event, route)
+
+    def processed(self, event):
+        """Return ``event`` after the processors, isolated as :meth:`send` does; None if it was stopped.
+
+        What :meth:`send` does before its fan-out, for a caller that sends the
+        result on itself (the tracker while observers watch, the event-bus
+        consumer): the event is copied just before the first processor that
+        may change it, so the caller's objects never change; one a processor
+        stops is counted ``filtered``, one that cannot be copied
+        ``uncopyable`` (logged by name); a processor that raises is logged and
+        counted and the chain goes on. Never raises.
+        """
+        processed = self._processed(event) if self.processors else (event, False)
+        return None if processed is None else processed[0]
+
+    def _processed(self, event):
+        """:meth:`processed`, with whether the result is this node's own copy: ``(event, owned)``, or None."""
+        plan = self._plan if self.processors == self._planned else self._replan()
+        owned = False
+        try:
+            for processor, mutates, accepts in plan:
+                if accepts is not None and event.__class__ is dict:
+                    try:
+                        if accepts(event):
+                            continue
+                    except Exception:  # pylint: disable=broad-except
+                        self._processor_failed(processor, event)
+                        continue
+                    self.counters.increment(FILTERED)
+                    return None
+                if mutates and not owned:
+                    event = copy_event(event)
+                    owned = True
+                event = self._apply(processor, event)
+        except EventEmissionExit:
+            self.counters.increment(FILTERED)
+            return None
+        except UncopyableEventError as exc:
+            self._count_uncopyable(exc)
+            return None
+        return event, owned
 
     def _replan(self):
         """Note, for each processor, whether it may change events and its ``accepts`` if it only asks that."""

@@ -25,6 +25,7 @@ import threading
 import time
 from urllib.parse import urlunsplit
 
+from eventtracking._extras import install_command
 from eventtracking.events import event_name, safe_name
 from eventtracking.ratelimit import RateLimitedLog
 from eventtracking.exceptions import UnserializableEventError
@@ -111,7 +112,7 @@ class SegmentBackend:
                 _UNAVAILABLE_SAID.append(True)
                 LOG.warning(
                     "SegmentBackend is configured but the Segment library is not installed: no event will reach "
-                    "Segment. Install it with pip install 'eventtracking[segment]'."
+                    f"Segment. Install it with {install_command('segment')}."
                 )
             return
 
@@ -197,7 +198,9 @@ class _ClientLogGuard(logging.Filter):
 
     It withholds the arguments of every line the client logs during the call
     (``queueing: {the whole message}`` at DEBUG, the value it cannot send at
-    WARNING), and raises :class:`_ValueLeftOut` out of the client's "value
+    WARNING) and, in any thread, of its lines that print whole messages
+    (:attr:`PAYLOAD_LINES`: its upload thread's ``making request: {the batch}``),
+    and raises :class:`_ValueLeftOut` out of the client's "value
     ... is unsupported" line, which ends the call before the message is
     queued. The client logs that line only when its logger lets WARNING
     through: with the ``segment`` logger above WARNING, the client leaves
@@ -206,6 +209,12 @@ class _ClientLogGuard(logging.Filter):
     """
 
     WITHHELD = '<withheld by eventtracking>'
+
+    PAYLOAD_LINES = frozenset({
+        'queueing: %s', 'making request: %s', 'Item exceeds 32kb limit, dropping. (%s)', 'Error decoding: %s',
+    })
+    """The client's lines that print whole messages (its upload thread logs the batch it posts): their arguments
+    are withheld in every thread, since the events this backend handed over are in them."""
 
     def __init__(self):
         super().__init__()
@@ -224,6 +233,8 @@ class _ClientLogGuard(logging.Filter):
 
     def filter(self, record):
         if not getattr(self._local, 'active', False):
+            if record.args and isinstance(record.msg, str) and record.msg in self.PAYLOAD_LINES:
+                record.args = (self.WITHHELD,) * len(record.args) if isinstance(record.args, tuple) else self.WITHHELD
             return True
         if isinstance(record.args, dict):
             record.args = dict.fromkeys(record.args, self.WITHHELD)

@@ -1,5 +1,5 @@
 """A progress bar on standard error when it and standard output are a terminal, through tqdm
-(``pip install 'eventtracking[cli]'``).
+(``pip install './eventtracking[cli]'``).
 
 Without tqdm, or when standard error or standard output is piped or
 redirected, :func:`progress_bar` returns a bar that shows nothing, so the

@@ -10,6 +10,7 @@ are read one at a time: memory stays flat whatever the size of the logs.
 import os
 import sys
 
+from eventtracking._extras import install_command
 from eventtracking.cli.common import (
     EXIT_FAILED, EXIT_OK, Report, UsageError, add_time_window, importable_from_cwd, in_window, read_events,
 )
@@ -76,7 +77,7 @@ def configured_tracker(settings_module):
     try:
         import django  # pylint: disable=import-outside-toplevel
     except ImportError as exc:
-        raise UsageError("needs Django: pip install 'eventtracking[django]'") from exc
+        raise UsageError(f"needs Django: {install_command('django')}") from exc
     try:
         with importable_from_cwd():
             django.setup()

@@ -5,7 +5,7 @@ Add ``'eventtracking.django'`` to ``INSTALLED_APPS`` (its app config,
 :class:`DjangoTracker` as the default tracker when ``EVENT_TRACKING_ENABLED``
 is true, and the system checks) and
 ``'eventtracking.django.middleware.TrackMiddleware'`` to ``MIDDLEWARE``.
-Needs Django: ``pip install 'eventtracking[django]'``.
+Needs Django: ``pip install './eventtracking[django]'``.
 """
 
 from eventtracking._extras import missing_extra

@@ -26,6 +26,7 @@ import sys
 from django.conf import settings
 from django.core import checks
 
+from eventtracking._extras import install_command
 from eventtracking.backends.logger import LoggerBackend
 from eventtracking.backends.routing import RoutingBackend
 from eventtracking.django import censoring, middleware
@@ -197,7 +198,7 @@ def check_segment_backend(path, backend):
     if analytics is None:
         return [checks.Warning(
             f'{path}: the Segment library is not installed: no event reaches Segment (each is counted as '
-            'unavailable)', hint="pip install 'eventtracking[segment]'", id=W_SEGMENT_NO_LIBRARY,
+            'unavailable)', hint=install_command('segment'), id=W_SEGMENT_NO_LIBRARY,
         )]
     client = getattr(analytics, 'default_client', None)
     write_key = getattr(client, 'write_key', None) if client is not None else getattr(analytics, 'write_key', None)
@@ -299,7 +300,7 @@ def check_celery_context():
     elif enabled and importlib.util.find_spec('celery') is None:
         messages.append(checks.Error(
             f'{CELERY_CONTEXT_SETTING_NAME} is True but Celery is not installed, so no context reaches the tasks',
-            hint="pip install 'eventtracking[celery]'", id=E_CELERY_MISSING))
+            hint=install_command('celery'), id=E_CELERY_MISSING))
     if not hasattr(settings, CELERY_CONTEXT_MAX_BYTES_SETTING_NAME):
         return messages
     max_bytes = getattr(settings, CELERY_CONTEXT_MAX_BYTES_SETTING_NAME)
@@ -348,7 +349,7 @@ def check_event_types(app_configs=None, **kwargs):  # pylint: disable=unused-arg
         checks.Error(
             f'{module}: the event types cannot be imported: {type(exc).__name__}: {exc}',
             hint='Fix the definition (see eventtracking.registry); an ImportError naming an extra means: '
-                 "pip install 'eventtracking[schema]'.",
+                 f"{install_command('schema')}.",
             obj=module, id=E_EVENT_TYPES_MODULE,
         )
         for module, exc in sorted(event_types.FAILURES.items())

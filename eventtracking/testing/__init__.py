@@ -6,7 +6,7 @@ Import everything from here::
 
 The names are loaded on first use, so importing this package (as pytest does
 for the ``captured_events`` fixture) costs nothing and needs no Django.
-:class:`EventTrackingTestCase` needs Django (``pip install 'eventtracking[django]'``).
+:class:`EventTrackingTestCase` needs Django (``pip install './eventtracking[django]'``).
 """
 
 import importlib

@@ -105,7 +105,10 @@ class EventCapture:
             _ACTIVE.remove(self)
             default_name = tracker_module.DEFAULT_TRACKER_NAME
             if self._registered_default is not None:
-                if tracker_module.TRACKERS.get(default_name) is self._registered_default:
+                heirs = [capture for capture in _ACTIVE if capture._registered_default is None]
+                if heirs:  # a capture started after this one, still active, relies on it: it removes it when it stops
+                    heirs[-1]._registered_default = self._registered_default
+                elif tracker_module.TRACKERS.get(default_name) is self._registered_default:
                     del tracker_module.TRACKERS[default_name]
                 self._registered_default = None
 

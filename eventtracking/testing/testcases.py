@@ -2,11 +2,13 @@
 
 import logging
 
+from eventtracking._extras import install_command
+
 try:
     from django.test import TestCase, override_settings
 except ImportError as exc:  # pragma: no cover - exercised in a subprocess without Django
     raise ImportError(
-        'EventTrackingTestCase needs Django, which is not installed: pip install "eventtracking[django]"',
+        f"EventTrackingTestCase needs Django, which is not installed: {install_command('django')}",
         name=exc.name,
     ) from exc
 
@@ -49,7 +51,10 @@ class EventTrackingTestCase(TestCase):
     event-bus consumer, ``eventtracking replay``, browser events; each as it
     left the root processors. The tracker's backends are the test's own
     (the in-memory one by default), so the events go on to them as well:
-    :attr:`backend` holds what the in-memory backend received.
+    :attr:`backend` holds what the in-memory backend received. Events that
+    other registered trackers route, or the default tracker from before the
+    test (kept by code that looked it up at import), are seen too and held
+    from their backends, which are the site's real ones.
 
     A test that changes the settings (``@override_settings`` on the method,
     ``with self.settings(...)``) calls :meth:`recreate_tracker` to apply them.
@@ -62,14 +67,16 @@ class EventTrackingTestCase(TestCase):
     tracker = None
     """The default tracker during the test, built by :meth:`recreate_tracker`."""
 
-    _observation = None
+    _observations = ()
     _routed = ()
+    _previous_default = None
 
     def setUp(self):
         super().setUp()
         if self.frozen_time is not None:
             self.enterContext(frozen_tracker_time(self.frozen_time))
         previous = tracker_module.TRACKERS.get(tracker_module.DEFAULT_TRACKER_NAME)
+        self._previous_default = previous
         self.addCleanup(_restore_default_tracker, previous)
         self.addCleanup(self._stop_observing)
         self.recreate_tracker()
@@ -78,13 +85,19 @@ class EventTrackingTestCase(TestCase):
         """Build a new :class:`DjangoTracker` from the current settings and register it as the default tracker.
 
         The events seen so far are forgotten: :meth:`get_event` and the
-        assertions see the new tracker's.
+        assertions see the new tracker's, and those of the trackers it does
+        not replace (registered ones, and the default tracker from before the
+        test, which code that looked it up earlier still emits through):
+        these are held from their backends, the site's real ones.
         """
         self._stop_observing()
         self.tracker = DjangoTracker()
         tracker_module.register_tracker(self.tracker)
         self._routed = []
-        self._observation = self.tracker.observe(self._keep, passthrough=True)
+        others = {id(other): other for other in [self._previous_default, *tracker_module.TRACKERS.values()]
+                  if isinstance(other, tracker_module.Tracker) and other is not self.tracker}
+        self._observations = [self.tracker.observe(self._keep, passthrough=True),
+                              *(other.observe(self._keep) for other in others.values())]
         return self.tracker
 
     def _keep(self, event):
@@ -95,9 +108,9 @@ class EventTrackingTestCase(TestCase):
         self._routed.append(event)
 
     def _stop_observing(self):
-        if self._observation is not None:
-            self._observation.close()
-            self._observation = None
+        for observation in self._observations:
+            observation.close()
+        self._observations = ()
 
     @property
     def backend(self):

@@ -203,5 +203,5 @@ def test_unknown_encoder_fails_at_construction():
 
 def test_orjson_encoder_without_orjson_names_the_extra():
     with mock.patch.dict(sys.modules, {'orjson': None}):
-        with pytest.raises(ImproperlyConfigured, match=r"eventtracking\[orjson\]"):
+        with pytest.raises(ImproperlyConfigured, match=r"pip install '<eventtracking checkout or wheel>\[orjson\]'"):
             LoggerBackend(encoder='orjson')

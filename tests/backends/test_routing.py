@@ -339,3 +339,34 @@ def test_event_holding_an_uncopyable_object_is_dropped_for_the_branches_that_nee
     warnings = [record.getMessage() for record in caplog.records]
     assert len(warnings) == 2
     assert all("'locked'" in message and "cannot pickle '_thread.lock'" in message for message in warnings)
+
+
+def test_processed_is_send_without_the_fan_out_isolated_and_counted(caplog):
+    def rename(event):
+        event['data']['nested']['value'] = 'processed'
+
+    def stop_y(event):
+        if event['name'] == 'y':
+            raise EventEmissionExit
+
+    router = RoutingBackend(processors=[stop_y, rename], backends={'kept': Keeping()})
+    caller = an_event()
+
+    processed = router.processed(caller)
+
+    assert processed['data']['nested']['value'] == 'processed'
+    assert caller == an_event()  # the copy was processed, not the caller's event
+    assert router.backends['kept'].events == []  # nothing sent
+    assert router.processed(dict(an_event(), name='y')) is None
+    deep = an_event()
+    for _ in range(100_000):
+        deep = {'data': deep}
+    with caplog.at_level(logging.WARNING):
+        assert router.processed(dict(an_event(), data=deep)) is None
+    assert router.stats == {'filtered': 1, 'uncopyable': 1}
+    assert "'x.y'" in caplog.text
+
+
+def test_processed_without_processors_is_the_event_itself():
+    event = an_event()
+    assert RoutingBackend(backends={'kept': Keeping()}).processed(event) is event

@@ -150,10 +150,14 @@ def test_a_client_without_a_write_key_raises_which_is_counted_not_raised(monkeyp
     assert 'the Segment client has no write key' in caplog.text and 'SECRET' not in caplog.text
 
 
-def test_the_client_lines_keep_their_values_outside_the_backends_calls(caplog):
+def test_the_client_lines_keep_their_values_outside_the_backends_calls_unless_they_print_messages(client_for, caplog):
+    client_for()
+    SegmentBackend().send(page_view())  # installs the filter
     with caplog.at_level(logging.DEBUG, logger='segment'):
-        logging.getLogger('segment').debug('queueing: %s', {'data': 'VISIBLE'})
-    assert 'VISIBLE' in caplog.text
+        logging.getLogger('segment').debug('enqueued %s.', 'VISIBLE')
+        logging.getLogger('segment').debug('queueing: %s', {'data': 'HIDDEN'})
+        logging.getLogger('segment').debug('making request: %s', '{"batch": ["HIDDEN"]}')
+    assert 'VISIBLE' in caplog.text and 'HIDDEN' not in caplog.text
 
 
 def test_values_the_client_knows_how_to_send_still_go(client_for, httpserver):
@@ -263,3 +267,18 @@ def test_a_backend_only_built_later_as_the_checks_do_does_not_take_the_counts(cl
 
     assert sending.stats == {'publish_error': 2}
     assert built_only.stats == {}
+
+
+def test_the_clients_upload_thread_logs_no_value_of_the_events_it_posts(client_for, httpserver, caplog):
+    client = client_for()
+    backend = SegmentBackend()
+
+    with caplog.at_level(logging.DEBUG):
+        backend.send(dict(page_view(password='SECRET-uploaded'), context={'user_id': 42, 'ip': '10.9.8.7'}))
+        client.flush()
+
+    assert backend.stats == {}
+    (sent,) = [event for request, _ in httpserver.log for event in json.loads(request.get_data())['batch']]
+    assert sent['properties']['data']['password'] == 'SECRET-uploaded'
+    assert any(record.msg == 'making request: %s' for record in caplog.records)  # the line is there, without values
+    assert 'SECRET' not in caplog.text and '10.9.8.7' not in caplog.text

@@ -211,6 +211,17 @@ def test_without_a_default_tracker_one_is_registered_for_the_capture(no_default_
     assert 'no default tracker' not in caplog.text
 
 
+def test_the_default_tracker_a_capture_registered_stays_while_a_later_capture_is_active(no_default_tracker):
+    first, second = EventCapture(), EventCapture()
+    first.start()
+    second.start()
+    first.stop()  # not in the reverse order of the starts
+    tracker.emit('edx.after.the.first.stopped')
+    assert [event['name'] for event in second.events] == ['edx.after.the.first.stopped']
+    second.stop()
+    assert tracker.DEFAULT_TRACKER_NAME not in tracker.TRACKERS
+
+
 def test_a_default_tracker_registered_by_the_test_is_kept(no_default_tracker):
     mine = tracker.Tracker()
     with EventCapture():

@@ -47,7 +47,7 @@ def test_the_test_case_names_the_extra_to_install(statement):
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == (
         'ImportError: EventTrackingTestCase needs Django, which is not installed: '
-        'pip install "eventtracking[django]"')
+        "pip install '<eventtracking checkout or wheel>[django]' (eventtracking is not on PyPI)")
 
 
 def test_public_names():

@@ -209,3 +209,33 @@ class OtherFrozenTimeTest(EventTrackingTestCase):
     def test_events_get_the_chosen_time(self):
         tracker.emit('leap')
         self.assertEqual(self.get_event()['timestamp'], self.frozen_time)
+
+
+class SiteTrackerKeptByAModuleTest(EventTrackingTestCase):
+    """Code that looked the site's default tracker up before the test (at import) still emits through it."""
+
+    def setUp(self):
+        before = tracker.TRACKERS.get(tracker.DEFAULT_TRACKER_NAME)
+        self.addCleanup(testcases._restore_default_tracker, before)  # pylint: disable=protected-access
+        self.site_backend = InMemoryBackend()
+        self.site_tracker = tracker.Tracker(backends={'real': self.site_backend})
+        tracker.register_tracker(self.site_tracker)  # the site's default tracker, as the settings built it
+        self.other_backend = InMemoryBackend()
+        tracker.register_tracker(tracker.Tracker(backends={'real': self.other_backend}), 'other')
+        self.addCleanup(tracker.TRACKERS.pop, 'other')
+        super().setUp()
+
+    def test_its_events_are_seen_and_kept_from_the_sites_backends(self):
+        self.site_tracker.emit('edx.through.the.old.default')
+        tracker.get_tracker('other').emit('edx.through.another')
+        tracker.emit('edx.through.the.test.tracker')
+
+        self.assertEqual([self.get_event(index)['name'] for index in range(3)],
+                         ['edx.through.the.old.default', 'edx.through.another', 'edx.through.the.test.tracker'])
+        self.assertEqual((self.site_backend.events, self.other_backend.events), ([], []))
+        self.assertEqual([event['name'] for event in self.backend.events], ['edx.through.the.test.tracker'])
+
+    def test_after_the_test_the_sites_trackers_route_again(self):
+        self.doCleanups()
+        self.site_tracker.emit('edx.after')
+        self.assertEqual([event['name'] for event in self.site_backend.events], ['edx.after'])
