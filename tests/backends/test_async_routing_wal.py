@@ -385,3 +385,35 @@ def test_a_frozen_redis_delays_delivery_and_with_the_dedup_cache_duplicates_noth
     assert sorted(set(delivered)) == sorted(f'frozen-{number}' for number in range(400))
     assert len(delivered) == 400, 'a batch published again after the freeze is skipped by its id'
     assert tracker.stats.get('spooled', 0) > 0, 'the freeze did delay events'
+
+
+HELD_LOCKS = textwrap.dedent('''
+    import os, sys, threading
+    from eventtracking import registry
+    from eventtracking.backends import segment
+    from eventtracking.backends.async_routing import AsyncRoutingBackend
+    backend = AsyncRoutingBackend(backend_name='locks', batch_size=5)
+    backend.publisher  # pylint: disable=pointless-statement
+    watch = segment._ClientWatch()
+    held = [registry._LOCK, watch._lock, backend._publisher_lock, backend.publisher._pass_lock]
+    taken, release = threading.Event(), threading.Event()
+    def hold():
+        for lock in held:
+            lock.acquire()
+        taken.set()
+        release.wait()
+    threading.Thread(target=hold, daemon=True).start()
+    taken.wait()
+    pid = os.fork()
+    if pid == 0:
+        free = [backend._publisher_lock, backend.publisher._pass_lock, registry._LOCK, watch._lock]
+        os._exit(0 if all(lock.acquire(timeout=2) for lock in free) else 1)
+    _, status = os.waitpid(pid, 0)
+    print(os.waitstatus_to_exitcode(status))
+''')
+
+
+def test_a_child_forked_while_another_thread_holds_the_libraries_locks_gets_new_ones():
+    completed = subprocess.run([sys.executable, '-c', HELD_LOCKS], capture_output=True, text=True, cwd=ROOT,
+                               timeout=60, check=False)
+    assert completed.stdout.strip() == '0', completed.stderr[-2000:]
