@@ -341,7 +341,10 @@ class Spool:  # pylint: disable=too-many-instance-attributes
         with self._lock:
             files = [file for file in self._files() if file.events]
         for file in files:
-            found = _record_at(file.descriptor, file.committed, file.end)
+            try:
+                found = _record_at(file.descriptor, file.committed, file.end)
+            except OSError:  # published and closed meanwhile
+                continue
             if isinstance(found, tuple):
                 return found[1]
             return 0.0  # quarantine ahead: due now
