@@ -163,12 +163,14 @@ def send_events(self, backend_name, events, nested_backends=None, batch_id=None)
 
     ``batch_id`` is the same on every publish of one batch. With a
     de-duplication cache (see :func:`is_duplicate`) a batch id seen before is
-    skipped and counted ``duplicate``; a retry of this task is not checked again.
+    skipped and counted ``duplicate``; a retry of this task (by Celery, for the
+    nested backends that failed) is not checked again.
     """
     _set_code_owner(self.__module__)
     try:
         backend = find_backend(get_tracker(), backend_name)
-        if nested_backends is None and batch_id is not None and is_duplicate(backend_name, batch_id):
+        first_try = nested_backends is None and not self.request.retries
+        if first_try and batch_id is not None and is_duplicate(backend_name, batch_id):
             backend.counters.increment(DUPLICATE, len(events))
             logger.warning('[send_events] Skipped a batch of %d event(s) for backend [%s] (%s): batch %s was '
                            'delivered already', len(events), backend_name, DUPLICATE, batch_id)
