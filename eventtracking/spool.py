@@ -511,14 +511,6 @@ def spool_files(directory):
     return [(os.path.join(directory, name), backend_of(name)) for name in names if backend_of(name) is not None]
 
 
-def created_at(filename):
-    """When the spool file was created (seconds since the epoch), from its name; None if the name does not say."""
-    try:
-        return int(filename[:-len(SUFFIX)].rsplit('-', 2)[-2])
-    except (ValueError, IndexError):
-        return None
-
-
 def _count_records(path):
     try:
         descriptor = os.open(path, os.O_RDONLY)
