@@ -39,3 +39,61 @@ def test_a_name_that_leads_nowhere_is_a_key_error(name):
     del tracker.backends['analytics.xapi.deep']
     with pytest.raises(KeyError):
         tasks.find_backend(tracker, name)
+
+
+class Collector:
+    def __init__(self):
+        self.events = []
+
+    def send(self, event):
+        self.events.append(event['data']['seq'])
+
+
+@pytest.fixture
+def dedup_tree(settings, register_default_tracker):
+    from eventtracking.backends.async_routing import AsyncRoutingBackend  # pylint: disable=import-outside-toplevel
+
+    settings.CACHES = {
+        'default': {'BACKEND': 'django.core.cache.backends.locmem.LocMemCache', 'LOCATION': 'tasks-default'},
+        'dedup': {'BACKEND': 'django.core.cache.backends.locmem.LocMemCache', 'LOCATION': 'tasks-dedup'},
+    }
+    settings.EVENT_TRACKING_DEDUP_CACHE = 'dedup'
+    from django.core.cache import caches  # pylint: disable=import-outside-toplevel
+    caches['dedup'].clear()  # a local-memory cache outlives the test that filled it
+    sink = Collector()
+    backend = AsyncRoutingBackend(backend_name='dedup', backends={'sink': sink})
+    register_default_tracker(Tracker(backends={'dedup': backend}))
+    return backend, sink
+
+
+def batch(*numbers):
+    return [{'name': 'edx.test.dedup', 'data': {'seq': number}} for number in numbers]
+
+
+def test_a_batch_id_seen_before_is_skipped_and_counted_and_a_new_one_is_delivered(dedup_tree):
+    # pylint: disable=redefined-outer-name
+    backend, sink = dedup_tree
+    tasks.send_events.apply(args=('dedup', batch(1, 2)), kwargs={'batch_id': 'file:0'})
+    tasks.send_events.apply(args=('dedup', batch(1, 2)), kwargs={'batch_id': 'file:0'})
+    tasks.send_events.apply(args=('dedup', batch(3)), kwargs={'batch_id': 'file:90'})
+    tasks.send_events.apply(args=('dedup', batch(4)))  # no id: never skipped
+    tasks.send_events.apply(args=('dedup', batch(4)))
+    assert sink.events == [1, 2, 3, 4, 4]
+    assert backend.stats == {'duplicate': 2}
+
+
+def test_without_a_dedup_cache_a_batch_id_changes_nothing(dedup_tree, settings):
+    # pylint: disable=redefined-outer-name
+    settings.EVENT_TRACKING_DEDUP_CACHE = None
+    _, sink = dedup_tree
+    tasks.send_events.apply(args=('dedup', batch(1)), kwargs={'batch_id': 'file:0'})
+    tasks.send_events.apply(args=('dedup', batch(1)), kwargs={'batch_id': 'file:0'})
+    assert sink.events == [1, 1]
+
+
+def test_a_retry_for_the_nested_backends_that_failed_is_not_taken_for_a_duplicate(dedup_tree):
+    # pylint: disable=redefined-outer-name
+    _, sink = dedup_tree
+    tasks.send_events.apply(args=('dedup', batch(1)), kwargs={'batch_id': 'file:0'})
+    tasks.send_events.apply(args=('dedup', batch(1)), kwargs={'batch_id': 'file:0', 'nested_backends': ['sink']})
+    assert sink.events == [1, 1]

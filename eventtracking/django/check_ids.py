@@ -56,6 +56,7 @@ CHECK_IDS = {
     'eventtracking.W003': 'EVENT_TRACKING_BACKENDS set but EVENT_TRACKING_ENABLED not',
     'eventtracking.W010': 'an AsyncRoutingBackend while the Celery broker connection has no socket timeout',
     'eventtracking.W011': "an AsyncRoutingBackend whose backend_name leads the worker to another backend, or none",
+    'eventtracking.W012': 'a batching AsyncRoutingBackend without spool_dir (a killed process loses what is queued)',
     'eventtracking.W040': 'EVENT_TRACKING_CELERY_CONTEXT_MAX_BYTES set but EVENT_TRACKING_CELERY_CONTEXT not True',
     'eventtracking.W060': 'a LoggerBackend whose logger does not write at its level',
     'eventtracking.W061': 'a LoggerBackend whose logger has no handler, nor any ancestor it propagates to',
