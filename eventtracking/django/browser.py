@@ -318,7 +318,7 @@ def form_event(form):
 def _object_or_none(text):
     try:
         value = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     return value if isinstance(value, dict) else None
 

@@ -89,6 +89,15 @@ def test_an_event_field_that_is_not_a_json_object_is_kept_as_text(events, text):
     assert events[0]['data'] == {'event': text}
 
 
+def test_an_event_field_nested_too_deeply_for_json_is_kept_as_text(events):
+    text = '[' * 5000
+
+    response = Client().post('/event', {'event_type': 'tests.page.opened', 'event': text})
+
+    assert response.status_code == 200
+    assert events[0]['data'] == {'event': text}
+
+
 def test_the_platforms_form_without_event_field_has_empty_data(events):
     assert Client().get('/event', {'event_type': 'tests.page.opened'}).status_code == 200
     assert events[0]['data'] == {} and events[0]['context']['page'] is None
