@@ -317,10 +317,24 @@ def form_event(form):
 
 def _object_or_none(text):
     try:
-        value = json.loads(text)
+        value = read_json(text)
     except (ValueError, RecursionError):
         return None
     return value if isinstance(value, dict) else None
+
+
+def read_json(text):
+    """``json.loads(text)``, refusing ``NaN`` and the infinities with ``ValueError``.
+
+    They are not JSON (a page's ``JSON.stringify`` never writes them), and
+    the tracking log would write them back as bare ``NaN``/``Infinity``,
+    which strict JSON readers of the log refuse.
+    """
+    return json.loads(text, parse_constant=_not_json)
+
+
+def _not_json(constant):
+    raise ValueError(f'{constant} is not JSON')
 
 
 def batch_events(text):
@@ -329,7 +343,7 @@ def batch_events(text):
     An entry that is not a well-formed event is kept as a :class:`BrowserEvent` without a name, refused alone.
     """
     try:
-        batch = json.loads(text)
+        batch = read_json(text)
     except (ValueError, TypeError, RecursionError):
         raise Refused(MALFORMED) from None
     entries = batch.get('events') if isinstance(batch, dict) else None

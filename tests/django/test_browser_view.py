@@ -348,6 +348,22 @@ def test_a_body_that_is_not_a_batch_is_malformed_400(events, body):
     assert not events and stats()['malformed'] == 1
 
 
+@pytest.mark.parametrize('constant', ['NaN', 'Infinity', '-Infinity'])
+def test_a_batch_with_a_value_json_does_not_have_is_malformed(events, constant):
+    body = '{"events": [{"name": "tests.page.opened", "data": {"n": %s}}]}' % constant
+
+    response = Client().post('/event', body, content_type='application/json')
+
+    assert response.status_code == 400 and response.json()['reason'] == 'malformed'
+    assert not events and stats()['malformed'] == 1
+
+
+def test_an_event_field_with_a_value_json_does_not_have_is_kept_as_text(events):
+    response = Client().post('/event', {'event_type': 'tests.page.opened', 'event': '{"n": NaN}'})
+
+    assert response.status_code == 200 and events[0]['data'] == {'event': '{"n": NaN}'}
+
+
 @pytest.mark.parametrize('entry', [
     'tests.page.opened', None, {'data': {}}, {'name': ''}, {'name': 3}, {'name': 'tests.page.opened', 'data': [1]},
     {'name': 'tests.page.opened', 'page': 5}, {'name': 'tests.page.opened', 'time': {}},
