@@ -60,7 +60,8 @@ from functools import lru_cache
 
 from django.conf import settings
 from django.core.cache import cache
-from django.http import JsonResponse
+from django.core.exceptions import SuspiciousOperation
+from django.http import JsonResponse, UnreadablePostError
 from django.http.multipartparser import MultiPartParserError
 
 from eventtracking import tracker
@@ -122,6 +123,25 @@ class BrowserEvent:
         self.page = page
         self.time = client_time
         self.size = size
+
+
+def refuse_unreadable(request):
+    """The response refusing ``request`` when its body is over the size limit or its form cannot be parsed; else None.
+
+    The view calls it before the CSRF check, which parses a form body to find
+    the token: so an oversize body is refused unread (``oversize``, 413), and
+    a form Django cannot parse (too many fields, a broken multipart body) is
+    refused and counted (``malformed``, 400) rather than answered by Django.
+    """
+    limits = Limits.from_settings()
+    try:
+        check_size(request, limits)
+        if request.method == 'POST' and request.content_type in FORM_CONTENT_TYPES:
+            read_form(request)
+    except Refused as refusal:
+        refuse(refusal.reason, refusal.count)
+        return respond(0, {refusal.reason: refusal.count})
+    return None
 
 
 def handle(request):
@@ -267,18 +287,12 @@ def _registered_type(name):
 
 def read_events(request, limits):
     """The :class:`BrowserEvent` list a request carries; :class:`Refused` when the request cannot be taken."""
+    check_size(request, limits)
     if request.method == 'GET':
-        if len(request.META.get('QUERY_STRING', '')) > limits.max_bytes:
-            raise Refused(OVERSIZE)
         return [form_event(request.GET)]
-    if _declared_length(request) > limits.max_bytes:
-        raise Refused(OVERSIZE)
     content_type = request.content_type or ''
     if content_type in FORM_CONTENT_TYPES:
-        try:
-            form = request.POST
-        except MultiPartParserError:
-            raise Refused(MALFORMED) from None
+        form = read_form(request)
         if 'events' in form:
             return batch_events(form.get('events'))
         if 'event_type' in form:
@@ -292,6 +306,25 @@ def read_events(request, limits):
     except UnicodeDecodeError:
         raise Refused(MALFORMED) from None
     return batch_events(text)
+
+
+def check_size(request, limits):
+    """:class:`Refused` (oversize) when the query string of a GET, or the declared body of another request, is
+    over ``limits.max_bytes``."""
+    if request.method == 'GET':
+        size = len(request.META.get('QUERY_STRING', ''))
+    else:
+        size = _declared_length(request)
+    if size > limits.max_bytes:
+        raise Refused(OVERSIZE)
+
+
+def read_form(request):
+    """``request.POST``; :class:`Refused` (malformed) when Django cannot parse it."""
+    try:
+        return request.POST
+    except (MultiPartParserError, SuspiciousOperation, UnreadablePostError):
+        raise Refused(MALFORMED) from None
 
 
 def _declared_length(request):

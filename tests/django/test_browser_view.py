@@ -196,6 +196,32 @@ def test_csrf_is_checked_without_the_csrf_middleware_too(events, browser_site):
     assert not events
 
 
+def test_a_beacon_form_with_a_huge_content_length_is_refused_413_before_the_csrf_check_reads_it(events):
+    client = Client(enforce_csrf_checks=True)
+    token = _csrf_cookie(client)
+    body = urlencode({'csrfmiddlewaretoken': token, 'events': json.dumps(batch('tests.page.opened'))})
+
+    response = client.generic('POST', '/event', body, content_type='application/x-www-form-urlencoded',
+                              CONTENT_LENGTH=str(10 ** 9))
+
+    assert response.status_code == 413 and response.json()['reason'] == 'oversize'
+    assert not events and stats()['oversize'] == 1
+
+
+@pytest.mark.parametrize('body, content_type', [
+    ('&'.join(f'field{index}=1' for index in range(2000)), 'application/x-www-form-urlencoded'),
+    ('--x\r\n', 'multipart/form-data'),  # no boundary
+], ids=['too-many-fields', 'broken-multipart'])
+def test_a_form_django_cannot_parse_is_malformed_400_also_with_csrf_checks(events, body, content_type):
+    client = Client(enforce_csrf_checks=True)
+    token = _csrf_cookie(client)
+
+    response = client.post('/event', f'csrfmiddlewaretoken={token}&{body}', content_type=content_type)
+
+    assert response.status_code == 400 and response.json()['reason'] == 'malformed'
+    assert not events and stats()['malformed'] == 1
+
+
 def test_other_methods_are_not_allowed(events):
     assert Client().put('/event', '{}').status_code == 405
     assert not events
