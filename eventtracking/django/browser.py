@@ -418,11 +418,24 @@ def problem(event, limits):
 # --- rate ---------------------------------------------------------------------------------------------------------
 
 def rate_identity(request):
-    """Whose rate a request counts against: its session (hashed), or its address without one."""
-    session_key = getattr(getattr(request, 'session', None), 'session_key', None)
-    if session_key:
-        return 'session.' + hash_session_key(session_key)
+    """Whose rate a request counts against: its session (hashed), or its address without one.
+
+    A session counts only when it holds data: a cookie the client made up
+    names no stored session (or, with signed cookies, fails its signature)
+    and loads empty, so a page cannot escape the rate of its address by
+    sending a new made-up session key with each request.
+    """
+    session = getattr(request, 'session', None)
+    if session is not None and _holds_data(session) and session.session_key:
+        return 'session.' + hash_session_key(session.session_key)
     return 'address.' + str(request.META.get('REMOTE_ADDR', ''))
+
+
+def _holds_data(session):
+    try:
+        return bool(list(session.keys()))
+    except Exception:  # pylint: disable=broad-except
+        return False
 
 
 def take_rate(request, count, limits, now=None):

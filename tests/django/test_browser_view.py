@@ -450,6 +450,19 @@ def test_the_rate_is_per_session_when_there_is_one(events, browser_site):
     assert post_json(second, batch('tests.page.opened', 'tests.page.opened')).status_code == 200
 
 
+@pytest.mark.parametrize('engine', ['signed_cookies', 'cache'])
+def test_a_forged_session_cookie_does_not_escape_the_rate_of_its_address(events, browser_site, engine):
+    browser_site.EVENT_TRACKING_BROWSER_RATE = '2/m'
+    browser_site.SESSION_ENGINE = f'django.contrib.sessions.backends.{engine}'
+    statuses = []
+    for index in range(3):
+        client = Client(REMOTE_ADDR='192.0.2.7')
+        client.cookies['sessionid'] = f'forged-session-key-{index:08d}'
+        statuses.append(post_json(client, batch('tests.page.opened')).status_code)
+
+    assert statuses == [200, 200, 429]
+
+
 def test_the_rate_window_starts_again_after_its_period(events, browser_site):
     browser_site.EVENT_TRACKING_BROWSER_RATE = '2/s'
     request = RequestFactory().post('/event', REMOTE_ADDR='192.0.2.9')
