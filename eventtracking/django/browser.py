@@ -21,7 +21,8 @@ client's ``time`` as ``client_time``, on top of the request context of
 
 Names accepted: a registered type marked ``EventType(..., browser=True)``,
 or a name no type is registered under that one of the regular expressions of
-``EVENT_TRACKING_BROWSER_EVENTS`` matches whole. A registered type without
+``EVENT_TRACKING_BROWSER_EVENTS`` matches whole and that is printable and in
+Unicode normal form NFKC (see :func:`plain_name`). A registered type without
 ``browser=True`` is never accepted, so a page cannot forge a server event.
 
 Limits, each answered with its status and a JSON body
@@ -56,6 +57,7 @@ import json
 import logging
 import re
 import time
+import unicodedata
 from functools import lru_cache
 
 from django.conf import settings
@@ -272,7 +274,18 @@ def name_accepted(name, patterns):
     event_type = _registered_type(name)
     if event_type is not None:
         return bool(getattr(event_type, 'browser', False))
-    return any(pattern.fullmatch(name) for pattern in patterns)
+    return plain_name(name) and any(pattern.fullmatch(name) for pattern in patterns)
+
+
+def plain_name(name):
+    """True for a name a pattern may accept: printable (no control, format or separator character but the space)
+    and in Unicode normal form NFKC.
+
+    So a page cannot send a name that reads like a registered server type
+    (``'edx.course.enrollment.activated\\u200b'``, a fullwidth letter) but is
+    not it, nor a name that disturbs the lines it is shown on.
+    """
+    return name.isprintable() and unicodedata.is_normalized('NFKC', name)
 
 
 def _registered_type(name):

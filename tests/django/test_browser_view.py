@@ -283,6 +283,26 @@ def test_a_pattern_must_match_the_whole_name(events, browser_site):
     assert not events
 
 
+@pytest.mark.parametrize('name', [
+    'tests.course.enrolled\u200b', '\u202etests.course.enrolled', 'tests.course.enrolled\x00',
+    'tests.course.enrolle\uff44', 'tests.course.enrolled\u00a0', 'tests.course.enrolled\n',
+], ids=['zero-width-space', 'right-to-left-override', 'nul', 'fullwidth-letter', 'no-break-space', 'newline'])
+def test_a_name_that_only_looks_like_another_is_refused_even_when_every_name_is_accepted(events, browser_site, name):
+    browser_site.EVENT_TRACKING_BROWSER_EVENTS = ['.*', r'(?s:.*)']
+
+    response = post_json(Client(), batch(name))
+
+    assert response.status_code == 403 and response.json()['refused'] == {'not_allowed': 1}
+    assert not events
+
+
+def test_a_name_beyond_ascii_in_normal_form_is_accepted_by_a_pattern(events, browser_site):
+    browser_site.EVENT_TRACKING_BROWSER_EVENTS = ['.*']
+
+    assert post_json(Client(), batch('tests.vid\u00e9o.lue')).status_code == 200
+    assert [event['name'] for event in events] == ['tests.vid\u00e9o.lue']
+
+
 def test_a_refusal_is_logged_with_the_name_and_reason_never_the_values(events, caplog):
     caplog.set_level(logging.WARNING, logger='eventtracking.django.browser')
 
