@@ -311,7 +311,7 @@ def read_events(request, limits):
         if 'event_type' in form:
             return [form_event(form)]
         raise Refused(MALFORMED)
-    body = request.body
+    body = _read_body(request, limits.max_bytes + 1)
     if len(body) > limits.max_bytes:
         raise Refused(OVERSIZE)
     try:
@@ -337,6 +337,15 @@ def read_form(request):
     try:
         return request.POST
     except (MultiPartParserError, SuspiciousOperation, UnreadablePostError):
+        raise Refused(MALFORMED) from None
+
+
+def _read_body(request, size):
+    """At most ``size`` bytes of the body: without a Content-Length (a chunked body that an ASGI server
+    passes on), ``request.body`` would read all of it into memory."""
+    try:
+        return request.read(size)
+    except OSError:  # UnreadablePostError: the client went away
         raise Refused(MALFORMED) from None
 
 

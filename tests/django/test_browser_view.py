@@ -1,6 +1,7 @@
 """The ``event`` view with Django's test client: both request shapes, the context, every limit and reason, CSRF,
 the rate across requests, anonymous and logged-in users, server types refused, nothing emitted when refused."""
 
+import io
 import json
 import logging
 from urllib.parse import urlencode
@@ -8,6 +9,7 @@ from urllib.parse import urlencode
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
+from django.core.handlers.asgi import ASGIRequest
 from django.middleware.csrf import get_token
 from django.test import Client, RequestFactory
 
@@ -342,6 +344,30 @@ def test_a_form_over_max_bytes_is_refused_413(events, browser_site):
     response = Client().post('/event', {'event_type': 'tests.page.opened', 'event': 'x' * 200})
 
     assert response.status_code == 413 and not events
+
+
+class CountingBody(io.BytesIO):
+    """A request body that remembers how many bytes were read from it."""
+
+    read_bytes = 0
+
+    def read(self, size=-1):
+        data = super().read(size)
+        self.read_bytes += len(data)
+        return data
+
+
+def test_a_body_without_content_length_is_read_no_further_than_max_bytes(events, browser_site):
+    browser_site.EVENT_TRACKING_BROWSER_MAX_BYTES = 1000
+    body = CountingBody(json.dumps(batch(*['tests.page.opened'] * 10000)).encode())
+    scope = {'type': 'http', 'method': 'POST', 'path': '/event', 'query_string': b'',
+             'headers': [(b'content-type', b'application/json')]}  # chunked, as an ASGI server passes it on
+
+    response = browser.handle(ASGIRequest(scope, body))
+
+    assert response.status_code == 413 and json.loads(response.content)['reason'] == 'oversize'
+    assert body.read_bytes <= 1001
+    assert not events and stats()['oversize'] == 1
 
 
 def test_more_events_than_max_events_are_refused_413_and_each_counted(events, browser_site):
