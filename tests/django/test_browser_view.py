@@ -210,6 +210,16 @@ def test_a_beacon_form_with_a_huge_content_length_is_refused_413_before_the_csrf
     assert not events and stats()['oversize'] == 1
 
 
+def test_an_oversize_body_is_refused_413_even_without_the_csrf_token(events):
+    client = Client(enforce_csrf_checks=True)
+    _csrf_cookie(client)
+
+    response = client.generic('POST', '/event', b'{}', content_type='application/json', CONTENT_LENGTH=str(10 ** 9))
+
+    assert response.status_code == 413 and response.json()['reason'] == 'oversize'
+    assert not events and stats()['oversize'] == 1
+
+
 @pytest.mark.parametrize('body, content_type', [
     ('&'.join(f'field{index}=1' for index in range(2000)), 'application/x-www-form-urlencoded'),
     ('--x\r\n', 'multipart/form-data'),  # no boundary
