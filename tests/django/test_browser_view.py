@@ -326,6 +326,30 @@ def test_a_refusal_is_logged_with_the_name_and_reason_never_the_values(events, c
     assert SECRET not in caplog.text
 
 
+@pytest.mark.parametrize('send', [
+    lambda client: post_json(client, batch('tests.course.enrolled')),
+    lambda client: client.post('/event', f'{{"events": [{{"name": "{SECRET}"}}]', content_type='application/json'),
+    lambda client: post_json(client, batch(*['tests.page.opened'] * 60)),
+    lambda client: post_json(client, {'events': [{'name': 'tests.page.opened', 'data': {'s': SECRET * 400}}]}),
+    lambda client: client.post('/event', {'event_type': 'tests.course.enrolled', 'event': SECRET}),
+    lambda client: client.get('/event', {'event_type': 'tests.course.enrolled', 'event': SECRET, 'page': SECRET}),
+    lambda client: client.post('/event', {'events': json.dumps(batch('tests.page.opened'))}),  # no CSRF token
+    lambda client: client.post('/event', {'events': SECRET * 3000}),
+    lambda client: [post_json(client, batch(*['tests.page.opened'] * 50)) for _ in range(13)][-1],
+], ids=['not-allowed', 'not-json', 'too-many', 'event-too-big', 'form', 'get', 'csrf', 'body-too-big', 'rate'])
+def test_no_refusal_repeats_a_value_in_its_answer_or_any_log_line(events, send, caplog):
+    caplog.set_level(logging.DEBUG)
+    client = Client(enforce_csrf_checks=True)
+    _csrf_cookie(client)
+
+    response = send(client)
+
+    assert response.status_code in (400, 403, 413, 429)
+    assert SECRET not in response.content.decode()
+    assert SECRET not in caplog.text and all(SECRET not in str(record.args) for record in caplog.records)
+    assert not events or response.status_code == 429
+
+
 # --- limits ---------------------------------------------------------------------------------------------------
 
 def test_a_body_over_max_bytes_is_refused_413_unread_and_counted(events, browser_site):
