@@ -307,7 +307,7 @@ def read_events(request, limits):
     if content_type in FORM_CONTENT_TYPES:
         form = read_form(request)
         if 'events' in form:
-            return batch_events(form.get('events'))
+            return batch_events(form.get('events'), limits)
         if 'event_type' in form:
             return [form_event(form)]
         raise Refused(MALFORMED)
@@ -318,7 +318,7 @@ def read_events(request, limits):
         text = body.decode('utf-8')
     except UnicodeDecodeError:
         raise Refused(MALFORMED) from None
-    return batch_events(text)
+    return batch_events(text, limits)
 
 
 def check_size(request, limits):
@@ -392,8 +392,9 @@ def _not_json(constant):
     raise ValueError(f'{constant} is not JSON')
 
 
-def batch_events(text):
-    """The events of a batch's JSON text; :class:`Refused` (malformed) unless it is ``{"events": [...]}``, not empty.
+def batch_events(text, limits):
+    """The events of a batch's JSON text; :class:`Refused` (malformed) unless it is ``{"events": [...]}``, not empty,
+    and (oversize, each entry counted) when it holds more than ``limits.max_events`` entries, before they are read.
 
     An entry that is not a well-formed event is kept as a :class:`BrowserEvent` without a name, refused alone.
     """
@@ -404,6 +405,8 @@ def batch_events(text):
     entries = batch.get('events') if isinstance(batch, dict) else None
     if not isinstance(entries, list) or not entries:
         raise Refused(MALFORMED)
+    if len(entries) > limits.max_events:
+        raise Refused(OVERSIZE, len(entries))
     return [batch_event(entry) for entry in entries]
 
 

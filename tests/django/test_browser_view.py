@@ -415,6 +415,17 @@ def test_more_events_than_max_events_are_refused_413_and_each_counted(events, br
     assert len(events) == 3 and stats()['oversize'] == 4
 
 
+def test_a_batch_over_max_events_is_refused_before_its_entries_are_read(events, browser_site, monkeypatch):
+    browser_site.EVENT_TRACKING_BROWSER_MAX_EVENTS = 3
+    read = []
+    monkeypatch.setattr(browser, 'batch_event', lambda entry, real=browser.batch_event: read.append(entry) or real(entry))
+
+    response = Client().post('/event', '{"events": [%s]}' % ','.join(['{}'] * 5000), content_type='application/json')
+
+    assert response.status_code == 413 and response.json()['refused'] == {'oversize': 5000}
+    assert not read and not events
+
+
 def test_the_default_limits_are_the_documented_ones(events):
     limits = browser.Limits.from_settings()
 
