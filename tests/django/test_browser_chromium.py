@@ -227,3 +227,22 @@ def test_events_too_big_for_one_beacon_go_out_in_smaller_ones(chromium, live_sit
     sent = [line['data']['i'] for line in lines(tracking_log) if line['name'] == 'tests.browser.big']
     assert sorted(sent) == list(range(len(sent))) and len(sent) >= 10  # the first ones, none left out
     assert set(live_site.statuses()) == {200}
+
+
+def test_events_emitted_offline_arrive_once_when_the_browser_is_back_online(chromium, live_site, tracking_log):
+    open_page(chromium, live_site, 'ten', batch=1, interval=100)
+    chromium.execute_cdp_cmd('Network.enable', {})
+    chromium.execute_cdp_cmd('Network.emulateNetworkConditions', {
+        'offline': True, 'latency': 0, 'downloadThroughput': -1, 'uploadThroughput': -1})
+    try:
+        for index in range(3):
+            chromium.execute_script('eventtracking.emit("tests.browser.offline", {index: arguments[0]})', index)
+        time.sleep(1)
+        assert not live_site.statuses()
+    finally:
+        chromium.execute_cdp_cmd('Network.emulateNetworkConditions', {
+            'offline': False, 'latency': 0, 'downloadThroughput': -1, 'uploadThroughput': -1})
+
+    wait_for_lines(tracking_log, 3)
+    time.sleep(1)  # no duplicate follows
+    assert sorted(line['data']['index'] for line in lines(tracking_log)) == [0, 1, 2]
