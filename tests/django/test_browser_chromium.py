@@ -12,6 +12,7 @@ import time
 
 import pytest
 from django.core.cache import cache
+from django.utils.crypto import get_random_string
 
 from eventtracking import tracker
 from eventtracking.django import DjangoTracker
@@ -246,3 +247,15 @@ def test_events_emitted_offline_arrive_once_when_the_browser_is_back_online(chro
     wait_for_lines(tracking_log, 3)
     time.sleep(1)  # no duplicate follows
     assert sorted(line['data']['index'] for line in lines(tracking_log)) == [0, 1, 2]
+
+
+def test_events_still_arrive_after_the_csrf_token_is_rotated_by_a_login_in_another_tab(chromium, live_site,
+                                                                                        tracking_log):
+    open_page(chromium, live_site, 'eleven', batch=1)
+    chromium.delete_cookie('csrftoken')
+    chromium.add_cookie({'name': 'csrftoken', 'value': get_random_string(32), 'path': '/'})  # as rotate_token does
+
+    chromium.find_element('id', 'click').click()
+
+    [line] = wait_for_lines(tracking_log, 1)
+    assert line['name'] == 'tests.browser.clicked' and live_site.statuses() == [200]

@@ -29,8 +29,10 @@
   var delay = 0; // the retry delay after a failure; 0 while the server answers
 
   function csrfToken() {
-    var cookie = /(?:^|;\s*)csrftoken=([^;]+)/.exec(document.cookie);
-    return options.csrf || (cookie ? decodeURIComponent(cookie[1]) : '');
+    // The cookie when it can be read: it stays valid after Django rotates the token (a login in another tab)
+    var name = options.csrfCookie || (options.csrf ? '' : 'csrftoken');
+    var cookie = name && new RegExp('(?:^|;\\s*)' + name.replace(/\W/g, '\\$&') + '=([^;]+)').exec(document.cookie);
+    return cookie ? decodeURIComponent(cookie[1]) : options.csrf || '';
   }
 
   function keep(events) {
