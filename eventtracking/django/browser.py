@@ -21,7 +21,8 @@ client's ``time`` as ``client_time``, on top of the request context of
 
 Names accepted: a registered type marked ``EventType(..., browser=True)``,
 or a name no type is registered under that one of the regular expressions of
-``EVENT_TRACKING_BROWSER_EVENTS`` matches whole. A registered type without
+``EVENT_TRACKING_BROWSER_EVENTS`` matches whole and that is printable and in
+Unicode normal form NFKC (see :func:`plain_name`). A registered type without
 ``browser=True`` is never accepted, so a page cannot forge a server event.
 
 Limits, each answered with its status and a JSON body
@@ -56,11 +57,13 @@ import json
 import logging
 import re
 import time
+import unicodedata
 from functools import lru_cache
 
 from django.conf import settings
 from django.core.cache import cache
-from django.http import JsonResponse
+from django.core.exceptions import SuspiciousOperation
+from django.http import JsonResponse, UnreadablePostError
 from django.http.multipartparser import MultiPartParserError
 
 from eventtracking import tracker
@@ -122,6 +125,25 @@ class BrowserEvent:
         self.page = page
         self.time = client_time
         self.size = size
+
+
+def refuse_unreadable(request):
+    """The response refusing ``request`` when its body is over the size limit or its form cannot be parsed; else None.
+
+    The view calls it before the CSRF check, which parses a form body to find
+    the token: so an oversize body is refused unread (``oversize``, 413), and
+    a form Django cannot parse (too many fields, a broken multipart body) is
+    refused and counted (``malformed``, 400) rather than answered by Django.
+    """
+    limits = Limits.from_settings()
+    try:
+        check_size(request, limits)
+        if request.method == 'POST' and request.content_type in FORM_CONTENT_TYPES:
+            read_form(request)
+    except Refused as refusal:
+        refuse(refusal.reason, refusal.count)
+        return respond(0, {refusal.reason: refusal.count})
+    return None
 
 
 def handle(request):
@@ -252,7 +274,18 @@ def name_accepted(name, patterns):
     event_type = _registered_type(name)
     if event_type is not None:
         return bool(getattr(event_type, 'browser', False))
-    return any(pattern.fullmatch(name) for pattern in patterns)
+    return plain_name(name) and any(pattern.fullmatch(name) for pattern in patterns)
+
+
+def plain_name(name):
+    """True for a name a pattern may accept: printable (no control, format or separator character but the space)
+    and in Unicode normal form NFKC.
+
+    So a page cannot send a name that reads like a registered server type
+    (``'edx.course.enrollment.activated\\u200b'``, a fullwidth letter) but is
+    not it, nor a name that disturbs the lines it is shown on.
+    """
+    return name.isprintable() and unicodedata.is_normalized('NFKC', name)
 
 
 def _registered_type(name):
@@ -267,31 +300,53 @@ def _registered_type(name):
 
 def read_events(request, limits):
     """The :class:`BrowserEvent` list a request carries; :class:`Refused` when the request cannot be taken."""
+    check_size(request, limits)
     if request.method == 'GET':
-        if len(request.META.get('QUERY_STRING', '')) > limits.max_bytes:
-            raise Refused(OVERSIZE)
         return [form_event(request.GET)]
-    if _declared_length(request) > limits.max_bytes:
-        raise Refused(OVERSIZE)
     content_type = request.content_type or ''
     if content_type in FORM_CONTENT_TYPES:
-        try:
-            form = request.POST
-        except MultiPartParserError:
-            raise Refused(MALFORMED) from None
+        form = read_form(request)
         if 'events' in form:
-            return batch_events(form.get('events'))
+            return batch_events(form.get('events'), limits)
         if 'event_type' in form:
             return [form_event(form)]
         raise Refused(MALFORMED)
-    body = request.body
+    body = _read_body(request, limits.max_bytes + 1)
     if len(body) > limits.max_bytes:
         raise Refused(OVERSIZE)
     try:
         text = body.decode('utf-8')
     except UnicodeDecodeError:
         raise Refused(MALFORMED) from None
-    return batch_events(text)
+    return batch_events(text, limits)
+
+
+def check_size(request, limits):
+    """:class:`Refused` (oversize) when the query string of a GET, or the declared body of another request, is
+    over ``limits.max_bytes``."""
+    if request.method == 'GET':
+        size = len(request.META.get('QUERY_STRING', ''))
+    else:
+        size = _declared_length(request)
+    if size > limits.max_bytes:
+        raise Refused(OVERSIZE)
+
+
+def read_form(request):
+    """``request.POST``; :class:`Refused` (malformed) when Django cannot parse it."""
+    try:
+        return request.POST
+    except (MultiPartParserError, SuspiciousOperation, UnreadablePostError):
+        raise Refused(MALFORMED) from None
+
+
+def _read_body(request, size):
+    """At most ``size`` bytes of the body: without a Content-Length (a chunked body that an ASGI server
+    passes on), ``request.body`` would read all of it into memory."""
+    try:
+        return request.read(size)
+    except OSError:  # UnreadablePostError: the client went away
+        raise Refused(MALFORMED) from None
 
 
 def _declared_length(request):
@@ -317,24 +372,41 @@ def form_event(form):
 
 def _object_or_none(text):
     try:
-        value = json.loads(text)
-    except ValueError:
+        value = read_json(text)
+    except (ValueError, RecursionError):
         return None
     return value if isinstance(value, dict) else None
 
 
-def batch_events(text):
-    """The events of a batch's JSON text; :class:`Refused` (malformed) unless it is ``{"events": [...]}``, not empty.
+def read_json(text):
+    """``json.loads(text)``, refusing ``NaN`` and the infinities with ``ValueError``.
+
+    They are not JSON (a page's ``JSON.stringify`` never writes them), and
+    the tracking log would write them back as bare ``NaN``/``Infinity``,
+    which strict JSON readers of the log refuse.
+    """
+    return json.loads(text, parse_constant=_not_json)
+
+
+def _not_json(constant):
+    raise ValueError(f'{constant} is not JSON')
+
+
+def batch_events(text, limits):
+    """The events of a batch's JSON text; :class:`Refused` (malformed) unless it is ``{"events": [...]}``, not empty,
+    and (oversize, each entry counted) when it holds more than ``limits.max_events`` entries, before they are read.
 
     An entry that is not a well-formed event is kept as a :class:`BrowserEvent` without a name, refused alone.
     """
     try:
-        batch = json.loads(text)
+        batch = read_json(text)
     except (ValueError, TypeError, RecursionError):
         raise Refused(MALFORMED) from None
     entries = batch.get('events') if isinstance(batch, dict) else None
     if not isinstance(entries, list) or not entries:
         raise Refused(MALFORMED)
+    if len(entries) > limits.max_events:
+        raise Refused(OVERSIZE, len(entries))
     return [batch_event(entry) for entry in entries]
 
 
@@ -371,11 +443,24 @@ def problem(event, limits):
 # --- rate ---------------------------------------------------------------------------------------------------------
 
 def rate_identity(request):
-    """Whose rate a request counts against: its session (hashed), or its address without one."""
-    session_key = getattr(getattr(request, 'session', None), 'session_key', None)
-    if session_key:
-        return 'session.' + hash_session_key(session_key)
+    """Whose rate a request counts against: its session (hashed), or its address without one.
+
+    A session counts only when it holds data: a cookie the client made up
+    names no stored session (or, with signed cookies, fails its signature)
+    and loads empty, so a page cannot escape the rate of its address by
+    sending a new made-up session key with each request.
+    """
+    session = getattr(request, 'session', None)
+    if session is not None and _holds_data(session) and session.session_key:
+        return 'session.' + hash_session_key(session.session_key)
     return 'address.' + str(request.META.get('REMOTE_ADDR', ''))
+
+
+def _holds_data(session):
+    try:
+        return bool(list(session.keys()))
+    except Exception:  # pylint: disable=broad-except
+        return False
 
 
 def take_rate(request, count, limits, now=None):

@@ -1,19 +1,27 @@
 """Django views this library ships: events posted by browsers, and (internal-only) metrics."""
 
 from django.views.decorators.cache import never_cache
-from django.views.decorators.csrf import csrf_protect
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods
 
 from eventtracking.django import browser
 
 
+_handle_csrf_checked = csrf_protect(browser.handle)
+
+
 @never_cache
 @require_http_methods(['GET', 'POST'])
-@csrf_protect
+@csrf_exempt  # from CsrfViewMiddleware only: the view checks CSRF itself, once the body is known to be readable
 def browser_event(request):
     """Take events posted by a web page (the platform's ``/event`` form, or a JSON batch) and emit those accepted.
 
-    CSRF protection applies to every POST, with or without ``CsrfViewMiddleware``.
+    CSRF protection applies to every POST, with or without ``CsrfViewMiddleware``:
+    it is checked after the body's size (an oversize body is refused unread, although the
+    CSRF check reads a form's body to find the token) and after Django has parsed a form body.
     See :mod:`eventtracking.django.browser` for the shapes, the names accepted and the limits.
     """
-    return browser.handle(request)
+    refused = browser.refuse_unreadable(request)
+    if refused is not None:
+        return refused
+    return _handle_csrf_checked(request)

@@ -12,6 +12,7 @@ import time
 
 import pytest
 from django.core.cache import cache
+from django.utils.crypto import get_random_string
 
 from eventtracking import tracker
 from eventtracking.django import DjangoTracker
@@ -178,3 +179,83 @@ def test_data_json_cannot_carry_is_dropped_in_the_page_and_stops_nothing(chromiu
 
     [line] = wait_for_lines(tracking_log, 1)
     assert line['name'] == 'tests.browser.clicked'
+
+
+def test_a_batch_too_big_for_a_keepalive_request_reaches_the_server_and_stops_nothing(chromium, live_site, tracking_log):
+    open_page(chromium, live_site, 'six', batch=10, interval=100)
+
+    chromium.execute_script('for (var i = 0; i < 10; i++) { '
+                            'eventtracking.emit("tests.browser.big", {i: i, text: "x".repeat(7000)}); }')
+    deadline = time.monotonic() + WAIT
+    while not live_site.statuses() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    chromium.execute_script('eventtracking.emit("tests.browser.small", {text: "x"})')
+
+    [line] = wait_for_lines(tracking_log, 1)
+    assert line['name'] == 'tests.browser.small'
+    assert live_site.statuses() == [413, 200]  # the body over EVENT_TRACKING_BROWSER_MAX_BYTES: refused, counted
+
+
+def test_an_event_is_sent_as_it_was_emitted_even_when_its_data_changes_after(chromium, live_site, tracking_log):
+    open_page(chromium, live_site, 'seven', batch=2, interval=60000)
+
+    chromium.execute_script('var data = {n: 1}; eventtracking.emit("tests.browser.first", data); '
+                            'data.n = 2; data.self = data; eventtracking.emit("tests.browser.second", {n: 3});')
+
+    found = wait_for_lines(tracking_log, 2)
+    assert [(line['name'], line['data']) for line in found] == [
+        ('tests.browser.first', {'n': 1}), ('tests.browser.second', {'n': 3})]
+
+
+def test_logger_log_with_text_data_lands_as_the_platforms_form_would(chromium, live_site, tracking_log):
+    open_page(chromium, live_site, 'eight', batch=1)
+
+    chromium.execute_script('Logger.log("tests.browser.legacy", "input_1=2&input_2=3")')
+
+    [line] = wait_for_lines(tracking_log, 1)
+    assert line['data'] == {'event': 'input_1=2&input_2=3'}
+
+
+def test_events_too_big_for_one_beacon_go_out_in_smaller_ones(chromium, live_site, tracking_log):
+    open_page(chromium, live_site, 'nine', batch=50, interval=60000)
+    chromium.execute_script('for (var i = 0; i < 20; i++) { '
+                            'eventtracking.emit("tests.browser.big", {i: i, text: "x".repeat(4000)}); }')
+
+    chromium.find_element('id', 'leave').click()
+
+    wait_for_lines(tracking_log, 10)  # at least the first half: the beacons in flight share 64 KB
+    time.sleep(0.5)
+    sent = [line['data']['i'] for line in lines(tracking_log) if line['name'] == 'tests.browser.big']
+    assert sorted(sent) == list(range(len(sent))) and len(sent) >= 10  # the first ones, none left out
+    assert set(live_site.statuses()) == {200}
+
+
+def test_events_emitted_offline_arrive_once_when_the_browser_is_back_online(chromium, live_site, tracking_log):
+    open_page(chromium, live_site, 'ten', batch=1, interval=100)
+    chromium.execute_cdp_cmd('Network.enable', {})
+    chromium.execute_cdp_cmd('Network.emulateNetworkConditions', {
+        'offline': True, 'latency': 0, 'downloadThroughput': -1, 'uploadThroughput': -1})
+    try:
+        for index in range(3):
+            chromium.execute_script('eventtracking.emit("tests.browser.offline", {index: arguments[0]})', index)
+        time.sleep(1)
+        assert not live_site.statuses()
+    finally:
+        chromium.execute_cdp_cmd('Network.emulateNetworkConditions', {
+            'offline': False, 'latency': 0, 'downloadThroughput': -1, 'uploadThroughput': -1})
+
+    wait_for_lines(tracking_log, 3)
+    time.sleep(1)  # no duplicate follows
+    assert sorted(line['data']['index'] for line in lines(tracking_log)) == [0, 1, 2]
+
+
+def test_events_still_arrive_after_the_csrf_token_is_rotated_by_a_login_in_another_tab(chromium, live_site,
+                                                                                        tracking_log):
+    open_page(chromium, live_site, 'eleven', batch=1)
+    chromium.delete_cookie('csrftoken')
+    chromium.add_cookie({'name': 'csrftoken', 'value': get_random_string(32), 'path': '/'})  # as rotate_token does
+
+    chromium.find_element('id', 'click').click()
+
+    [line] = wait_for_lines(tracking_log, 1)
+    assert line['name'] == 'tests.browser.clicked' and live_site.statuses() == [200]

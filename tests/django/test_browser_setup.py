@@ -136,9 +136,26 @@ def test_the_tag_renders_the_script_with_the_event_url_and_the_csrf_token(pages)
     html = render('{% load eventtracking %}{% eventtracking_script %}', request)
 
     match = re.fullmatch(r'<script src="/assets/eventtracking/eventtracking\.js" data-url="/event" '
-                         r'data-csrf="([A-Za-z0-9]{64})" data-batch-size="10"></script>', html)
+                         r'data-csrf="([A-Za-z0-9]{64})" data-csrf-cookie="csrftoken" data-batch-size="10"></script>',
+                         html)
     assert match, html
     assert request.META['CSRF_COOKIE_NEEDS_UPDATE']  # the response will set the CSRF cookie
+
+
+@pytest.mark.parametrize('setting', ['CSRF_USE_SESSIONS', 'CSRF_COOKIE_HTTPONLY'])
+def test_the_tag_names_no_csrf_cookie_when_the_page_cannot_read_it(pages, setting):
+    setattr(pages, setting, True)
+
+    html = render('{% load eventtracking %}{% eventtracking_script %}', RequestFactory().get('/'))
+
+    assert 'data-csrf="' in html and 'data-csrf-cookie' not in html
+
+
+def test_the_tag_names_the_sites_csrf_cookie(pages):
+    pages.CSRF_COOKIE_NAME = 'site_csrf'
+
+    assert 'data-csrf-cookie="site_csrf"' in render('{% load eventtracking %}{% eventtracking_script %}',
+                                                    RequestFactory().get('/'))
 
 
 def test_the_tag_takes_the_batching_options(pages):  # pylint: disable=unused-argument

@@ -1,6 +1,7 @@
 """The ``event`` view with Django's test client: both request shapes, the context, every limit and reason, CSRF,
 the rate across requests, anonymous and logged-in users, server types refused, nothing emitted when refused."""
 
+import io
 import json
 import logging
 from urllib.parse import urlencode
@@ -8,6 +9,7 @@ from urllib.parse import urlencode
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
+from django.core.handlers.asgi import ASGIRequest
 from django.middleware.csrf import get_token
 from django.test import Client, RequestFactory
 
@@ -83,6 +85,15 @@ def test_the_platforms_form_by_get_is_emitted(events):
 
 @pytest.mark.parametrize('text', ['a plain string', '[1, 2]', '42', '{not json'])
 def test_an_event_field_that_is_not_a_json_object_is_kept_as_text(events, text):
+    response = Client().post('/event', {'event_type': 'tests.page.opened', 'event': text})
+
+    assert response.status_code == 200
+    assert events[0]['data'] == {'event': text}
+
+
+def test_an_event_field_nested_too_deeply_for_json_is_kept_as_text(events):
+    text = '[' * 5000
+
     response = Client().post('/event', {'event_type': 'tests.page.opened', 'event': text})
 
     assert response.status_code == 200
@@ -187,6 +198,42 @@ def test_csrf_is_checked_without_the_csrf_middleware_too(events, browser_site):
     assert not events
 
 
+def test_a_beacon_form_with_a_huge_content_length_is_refused_413_before_the_csrf_check_reads_it(events):
+    client = Client(enforce_csrf_checks=True)
+    token = _csrf_cookie(client)
+    body = urlencode({'csrfmiddlewaretoken': token, 'events': json.dumps(batch('tests.page.opened'))})
+
+    response = client.generic('POST', '/event', body, content_type='application/x-www-form-urlencoded',
+                              CONTENT_LENGTH=str(10 ** 9))
+
+    assert response.status_code == 413 and response.json()['reason'] == 'oversize'
+    assert not events and stats()['oversize'] == 1
+
+
+def test_an_oversize_body_is_refused_413_even_without_the_csrf_token(events):
+    client = Client(enforce_csrf_checks=True)
+    _csrf_cookie(client)
+
+    response = client.generic('POST', '/event', b'{}', content_type='application/json', CONTENT_LENGTH=str(10 ** 9))
+
+    assert response.status_code == 413 and response.json()['reason'] == 'oversize'
+    assert not events and stats()['oversize'] == 1
+
+
+@pytest.mark.parametrize('body, content_type', [
+    ('&'.join(f'field{index}=1' for index in range(2000)), 'application/x-www-form-urlencoded'),
+    ('--x\r\n', 'multipart/form-data'),  # no boundary
+], ids=['too-many-fields', 'broken-multipart'])
+def test_a_form_django_cannot_parse_is_malformed_400_also_with_csrf_checks(events, body, content_type):
+    client = Client(enforce_csrf_checks=True)
+    token = _csrf_cookie(client)
+
+    response = client.post('/event', f'csrfmiddlewaretoken={token}&{body}', content_type=content_type)
+
+    assert response.status_code == 400 and response.json()['reason'] == 'malformed'
+    assert not events and stats()['malformed'] == 1
+
+
 def test_other_methods_are_not_allowed(events):
     assert Client().put('/event', '{}').status_code == 405
     assert not events
@@ -248,6 +295,26 @@ def test_a_pattern_must_match_the_whole_name(events, browser_site):
     assert not events
 
 
+@pytest.mark.parametrize('name', [
+    'tests.course.enrolled\u200b', '\u202etests.course.enrolled', 'tests.course.enrolled\x00',
+    'tests.course.enrolle\uff44', 'tests.course.enrolled\u00a0', 'tests.course.enrolled\n',
+], ids=['zero-width-space', 'right-to-left-override', 'nul', 'fullwidth-letter', 'no-break-space', 'newline'])
+def test_a_name_that_only_looks_like_another_is_refused_even_when_every_name_is_accepted(events, browser_site, name):
+    browser_site.EVENT_TRACKING_BROWSER_EVENTS = ['.*', r'(?s:.*)']
+
+    response = post_json(Client(), batch(name))
+
+    assert response.status_code == 403 and response.json()['refused'] == {'not_allowed': 1}
+    assert not events
+
+
+def test_a_name_beyond_ascii_in_normal_form_is_accepted_by_a_pattern(events, browser_site):
+    browser_site.EVENT_TRACKING_BROWSER_EVENTS = ['.*']
+
+    assert post_json(Client(), batch('tests.vid\u00e9o.lue')).status_code == 200
+    assert [event['name'] for event in events] == ['tests.vid\u00e9o.lue']
+
+
 def test_a_refusal_is_logged_with_the_name_and_reason_never_the_values(events, caplog):
     caplog.set_level(logging.WARNING, logger='eventtracking.django.browser')
 
@@ -257,6 +324,30 @@ def test_a_refusal_is_logged_with_the_name_and_reason_never_the_values(events, c
     assert SECRET not in response.content.decode() and 'tests.course.enrolled' not in response.content.decode()
     assert 'tests.course.enrolled' in caplog.text and 'not_allowed' in caplog.text
     assert SECRET not in caplog.text
+
+
+@pytest.mark.parametrize('send', [
+    lambda client: post_json(client, batch('tests.course.enrolled')),
+    lambda client: client.post('/event', f'{{"events": [{{"name": "{SECRET}"}}]', content_type='application/json'),
+    lambda client: post_json(client, batch(*['tests.page.opened'] * 60)),
+    lambda client: post_json(client, {'events': [{'name': 'tests.page.opened', 'data': {'s': SECRET * 400}}]}),
+    lambda client: client.post('/event', {'event_type': 'tests.course.enrolled', 'event': SECRET}),
+    lambda client: client.get('/event', {'event_type': 'tests.course.enrolled', 'event': SECRET, 'page': SECRET}),
+    lambda client: client.post('/event', {'events': json.dumps(batch('tests.page.opened'))}),  # no CSRF token
+    lambda client: client.post('/event', {'events': SECRET * 3000}),
+    lambda client: [post_json(client, batch(*['tests.page.opened'] * 50)) for _ in range(13)][-1],
+], ids=['not-allowed', 'not-json', 'too-many', 'event-too-big', 'form', 'get', 'csrf', 'body-too-big', 'rate'])
+def test_no_refusal_repeats_a_value_in_its_answer_or_any_log_line(events, send, caplog):
+    caplog.set_level(logging.DEBUG)
+    client = Client(enforce_csrf_checks=True)
+    _csrf_cookie(client)
+
+    response = send(client)
+
+    assert response.status_code in (400, 403, 413, 429)
+    assert SECRET not in response.content.decode()
+    assert SECRET not in caplog.text and all(SECRET not in str(record.args) for record in caplog.records)
+    assert not events or response.status_code == 429
 
 
 # --- limits ---------------------------------------------------------------------------------------------------
@@ -289,6 +380,30 @@ def test_a_form_over_max_bytes_is_refused_413(events, browser_site):
     assert response.status_code == 413 and not events
 
 
+class CountingBody(io.BytesIO):
+    """A request body that remembers how many bytes were read from it."""
+
+    read_bytes = 0
+
+    def read(self, size=-1):
+        data = super().read(size)
+        self.read_bytes += len(data)
+        return data
+
+
+def test_a_body_without_content_length_is_read_no_further_than_max_bytes(events, browser_site):
+    browser_site.EVENT_TRACKING_BROWSER_MAX_BYTES = 1000
+    body = CountingBody(json.dumps(batch(*['tests.page.opened'] * 10000)).encode())
+    scope = {'type': 'http', 'method': 'POST', 'path': '/event', 'query_string': b'',
+             'headers': [(b'content-type', b'application/json')]}  # chunked, as an ASGI server passes it on
+
+    response = browser.handle(ASGIRequest(scope, body))
+
+    assert response.status_code == 413 and json.loads(response.content)['reason'] == 'oversize'
+    assert body.read_bytes <= 1001
+    assert not events and stats()['oversize'] == 1
+
+
 def test_more_events_than_max_events_are_refused_413_and_each_counted(events, browser_site):
     browser_site.EVENT_TRACKING_BROWSER_MAX_EVENTS = 3
 
@@ -298,6 +413,17 @@ def test_more_events_than_max_events_are_refused_413_and_each_counted(events, br
     assert response.status_code == 413 and response.json()['refused'] == {'oversize': 4}
     assert accepted.status_code == 200
     assert len(events) == 3 and stats()['oversize'] == 4
+
+
+def test_a_batch_over_max_events_is_refused_before_its_entries_are_read(events, browser_site, monkeypatch):
+    browser_site.EVENT_TRACKING_BROWSER_MAX_EVENTS = 3
+    read = []
+    monkeypatch.setattr(browser, 'batch_event', lambda entry, real=browser.batch_event: read.append(entry) or real(entry))
+
+    response = Client().post('/event', '{"events": [%s]}' % ','.join(['{}'] * 5000), content_type='application/json')
+
+    assert response.status_code == 413 and response.json()['refused'] == {'oversize': 5000}
+    assert not read and not events
 
 
 def test_the_default_limits_are_the_documented_ones(events):
@@ -337,6 +463,22 @@ def test_a_body_that_is_not_a_batch_is_malformed_400(events, body):
 
     assert response.status_code == 400 and response.json()['reason'] == 'malformed'
     assert not events and stats()['malformed'] == 1
+
+
+@pytest.mark.parametrize('constant', ['NaN', 'Infinity', '-Infinity'])
+def test_a_batch_with_a_value_json_does_not_have_is_malformed(events, constant):
+    body = '{"events": [{"name": "tests.page.opened", "data": {"n": %s}}]}' % constant
+
+    response = Client().post('/event', body, content_type='application/json')
+
+    assert response.status_code == 400 and response.json()['reason'] == 'malformed'
+    assert not events and stats()['malformed'] == 1
+
+
+def test_an_event_field_with_a_value_json_does_not_have_is_kept_as_text(events):
+    response = Client().post('/event', {'event_type': 'tests.page.opened', 'event': '{"n": NaN}'})
+
+    assert response.status_code == 200 and events[0]['data'] == {'event': '{"n": NaN}'}
 
 
 @pytest.mark.parametrize('entry', [
@@ -397,6 +539,19 @@ def test_the_rate_is_per_session_when_there_is_one(events, browser_site):
     assert post_json(first, batch('tests.page.opened', 'tests.page.opened')).status_code == 200
     assert post_json(first, batch('tests.page.opened')).status_code == 429
     assert post_json(second, batch('tests.page.opened', 'tests.page.opened')).status_code == 200
+
+
+@pytest.mark.parametrize('engine', ['signed_cookies', 'cache'])
+def test_a_forged_session_cookie_does_not_escape_the_rate_of_its_address(events, browser_site, engine):
+    browser_site.EVENT_TRACKING_BROWSER_RATE = '2/m'
+    browser_site.SESSION_ENGINE = f'django.contrib.sessions.backends.{engine}'
+    statuses = []
+    for index in range(3):
+        client = Client(REMOTE_ADDR='192.0.2.7')
+        client.cookies['sessionid'] = f'forged-session-key-{index:08d}'
+        statuses.append(post_json(client, batch('tests.page.opened')).status_code)
+
+    assert statuses == [200, 200, 429]
 
 
 def test_the_rate_window_starts_again_after_its_period(events, browser_site):

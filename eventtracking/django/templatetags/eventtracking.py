@@ -2,8 +2,11 @@
 
 The tag renders one ``<script>`` element for the static file
 ``eventtracking/eventtracking.js``, with the URL of the ``eventtracking:event``
-view and the request's CSRF token (which also makes Django set the CSRF
-cookie) in ``data-`` attributes. Optional arguments set the client's batching:
+view, the request's CSRF token (which also makes Django set the CSRF
+cookie) and the CSRF cookie's name (unless the token is kept in the session
+or the cookie is HttpOnly) in ``data-`` attributes: the client sends the
+cookie's token when it can read it, which stays valid after Django rotates
+the token (a login in another tab), and else the token rendered. Optional arguments set the client's batching:
 ``{% eventtracking_script batch_size=10 interval=1000 max_queue=500 %}``
 (events per request, milliseconds before a batch that is not full is sent,
 events kept while the server cannot be reached). ``batch_size`` is never
@@ -11,6 +14,7 @@ rendered above ``EVENT_TRACKING_BROWSER_MAX_EVENTS``, which the view would refus
 """
 
 from django import template
+from django.conf import settings
 from django.middleware.csrf import get_token
 from django.templatetags.static import static
 from django.urls import reverse
@@ -42,6 +46,8 @@ def eventtracking_script(context, **options):
             raise template.TemplateSyntaxError(f'eventtracking_script: {name} must be a positive integer')
     options['batch_size'] = min(options.get('batch_size', DEFAULT_BATCH_SIZE), Limits.from_settings().max_events)
     attributes = [('data-url', reverse('eventtracking:event')), ('data-csrf', _csrf_token(context))]
+    if not settings.CSRF_USE_SESSIONS and not settings.CSRF_COOKIE_HTTPONLY:
+        attributes.append(('data-csrf-cookie', settings.CSRF_COOKIE_NAME))
     attributes += [(OPTIONS[name], options[name]) for name in OPTIONS if name in options]
     return format_html('<script src="{}"{}></script>', static(SCRIPT),
                        format_html_join('', ' {}="{}"', attributes))

@@ -7,7 +7,8 @@
  * put back and retried with a doubling delay (up to a minute), sooner when the browser comes back online;
  * a 4xx answer is final (the server refused and counted it). The queue keeps at most `maxQueue` events,
  * dropping the oldest. When the page is hidden or left, everything queued goes out with sendBeacon, as a
- * form with the CSRF token. No dependency, no build step.
+ * form with the CSRF token. Each event is kept as its JSON text from the moment it is emitted, so a later
+ * change to its data changes nothing. No dependency, no build step.
  */
 (function (window, document) {
   'use strict';
@@ -20,6 +21,7 @@
   var maxQueue = +options.maxQueue || 500;
   var maxDelay = 60000;
   var beaconEvents = Math.min(batchSize, 20); // a browser lets the beacons in flight carry about 64 KB
+  var keepaliveChars = 21845; // a keepalive request over 64 KB fails as if offline: 3 bytes a char at most
 
   var queue = [];
   var sending = false;
@@ -27,8 +29,10 @@
   var delay = 0; // the retry delay after a failure; 0 while the server answers
 
   function csrfToken() {
-    var cookie = /(?:^|;\s*)csrftoken=([^;]+)/.exec(document.cookie);
-    return options.csrf || (cookie ? decodeURIComponent(cookie[1]) : '');
+    // The cookie when it can be read: it stays valid after Django rotates the token (a login in another tab)
+    var name = options.csrfCookie || (options.csrf ? '' : 'csrftoken');
+    var cookie = name && new RegExp('(?:^|;\\s*)' + name.replace(/\W/g, '\\$&') + '=([^;]+)').exec(document.cookie);
+    return cookie ? decodeURIComponent(cookie[1]) : options.csrf || '';
   }
 
   function keep(events) {
@@ -38,12 +42,22 @@
     }
   }
 
+  function body(events) {
+    return '{"events":[' + events.join(',') + ']}';
+  }
+
   function emit(name, data) {
-    var event = {name: String(name), data: data || {}, page: window.location.href, time: new Date().toISOString()};
+    if (data === null || data === undefined) {
+      data = {};
+    } else if (typeof data !== 'object' || Array.isArray(data)) {
+      data = {event: data}; // as the server keeps the platform's form when its event is not an object
+    }
+    var event;
     try {
-      JSON.stringify(event);
+      event = JSON.stringify({name: String(name), data: data, page: window.location.href,
+                              time: new Date().toISOString()});
     } catch (error) {
-      return; // data JSON cannot carry (a cycle): it would stop every batch after it
+      return; // data JSON cannot carry (a cycle)
     }
     queue.push(event);
     keep([]);
@@ -83,13 +97,14 @@
       return;
     }
     var batch = queue.splice(0, batchSize);
+    var text = body(batch);
     sending = true;
     window.fetch(url, {
       method: 'POST',
       credentials: 'same-origin',
-      keepalive: true,
+      keepalive: text.length <= keepaliveChars,
       headers: {'Content-Type': 'application/json', 'X-CSRFToken': csrfToken()},
-      body: JSON.stringify({events: batch})
+      body: text
     }).then(function (response) {
       if (response.status >= 500) {
         failed(batch);
@@ -108,15 +123,19 @@
   }
 
   function beacon() {
+    var size = beaconEvents;
     while (queue.length && navigator.sendBeacon) {
-      var batch = queue.slice(0, beaconEvents);
+      var batch = queue.slice(0, size);
       var form = new URLSearchParams();
       form.append('csrfmiddlewaretoken', csrfToken());
-      form.append('events', JSON.stringify({events: batch}));
-      if (!navigator.sendBeacon(url, form)) {
+      form.append('events', body(batch));
+      if (navigator.sendBeacon(url, form)) {
+        queue.splice(0, batch.length);
+      } else if (batch.length > 1) {
+        size = batch.length >> 1; // over what the beacons in flight may still carry: try fewer
+      } else {
         return;
       }
-      queue.splice(0, batch.length);
     }
   }
 
