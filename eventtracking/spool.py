@@ -23,11 +23,16 @@ delivers it once. A fully published file is removed.
 
 The payload is the event pickled, loaded back by an unpickler that knows only
 the value types Celery's JSON serializer round-trips (datetimes, dates,
-times, ``Decimal``, ``UUID``, time zones): an event comes back as equal
-objects of the same types and is serialized by Celery when it is published.
+times, ``Decimal``, ``UUID``, fixed-offset time zones): an event comes back as
+Celery's JSON would bring it, and is serialized by Celery when it is
+published. A datetime in a named zone (zoneinfo, pytz, dateutil) is written
+with its UTC offset, a subclass of a JSON type (Django's ``SafeString``, an
+``IntEnum``) comes back as its base type; an event holding any other object
+is quarantined when it is read back (Celery could not have sent it either).
 The spool directory is trusted as the application's own files are.
 """
 
+import copyreg
 import fcntl
 import io
 import logging
@@ -35,10 +40,12 @@ import os
 import pickle
 import socket
 import struct
+import sys
 import threading
 import time
 import uuid
 import zlib
+from datetime import datetime, time as dt_time, timezone
 from urllib.parse import quote, unquote
 
 from eventtracking.ratelimit import RateLimitedLog
@@ -70,12 +77,11 @@ _ALLOWED = {
     'datetime': {'datetime', 'date', 'time', 'timedelta', 'timezone'},
     'decimal': {'Decimal'},
     'uuid': {'UUID', 'SafeUUID'},
-    'zoneinfo': {'ZoneInfo'},
-    'zoneinfo._common': {'load_tzdata'},
     'collections': {'OrderedDict'},
-    'pytz': {'_p', '_UTC', 'timezone'},
-    'dateutil.tz.tz': {'tzutc', 'tzoffset', 'tzlocal'},
 }
+"""The classes a record may name: the value types Celery's JSON serializer round-trips, and ``OrderedDict``."""
+
+_PLAIN = (str, int, float, dict, list, tuple)
 
 
 class SpoolFull(OSError):
@@ -86,12 +92,37 @@ class _Unpickler(pickle.Unpickler):
     def find_class(self, module, name):
         if name in _ALLOWED.get(module, ()):
             return super().find_class(module, name)
+        # A subclass of a JSON type (Django's SafeString, an IntEnum) comes back as the value Celery's JSON would
+        # give: its base type. Only a class already imported here is looked at: a record never imports a module.
+        cls = getattr(sys.modules.get(module), name, None)
+        if isinstance(cls, type):
+            for plain in _PLAIN:
+                if issubclass(cls, plain):
+                    return plain
         raise pickle.UnpicklingError(f'{module}.{name} is not an event value')
+
+
+def _fixed_offset(value):
+    """Reduce a datetime or time whose tzinfo is a zone (zoneinfo, pytz, dateutil) to one with its UTC offset.
+
+    What Celery's JSON keeps of it (an ISO 8601 string with the offset), and what the unpickler accepts.
+    """
+    tzinfo = value.tzinfo
+    if tzinfo is not None and tzinfo.__class__ is not timezone:
+        offset = value.utcoffset()
+        value = value.replace(tzinfo=None if offset is None else timezone(offset))
+    return value.__reduce_ex__(5)
+
+
+class _Pickler(pickle.Pickler):
+    dispatch_table = {**copyreg.dispatch_table, datetime: _fixed_offset, dt_time: _fixed_offset}
 
 
 def encode(event):
     """The payload of one record; ``TypeError``/``ValueError`` (and pickle's errors) for an event it cannot hold."""
-    return pickle.dumps(event, protocol=5)
+    buffer = io.BytesIO()
+    _Pickler(buffer, protocol=5).dump(event)
+    return buffer.getvalue()
 
 
 def decode(payload):

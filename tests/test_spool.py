@@ -1,6 +1,9 @@
 """The spool: a write-ahead log of framed records, owned by one process at a time through flock, progress on disk."""
 
+import collections
+import enum
 import os
+import pickle
 import uuid
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
@@ -10,6 +13,10 @@ import pytest
 from eventtracking import spool as spool_module
 from eventtracking.backoff import Backoff
 from eventtracking.spool import Spool, SpoolFull, backend_of, frame, spool_files, spool_status
+
+
+class Level(enum.IntEnum):
+    HIGH = 3
 
 
 def event(number, **data):
@@ -52,6 +59,40 @@ def test_events_come_back_as_equal_values_of_the_same_types(tmp_path):
         key: type(value) for key, value in event(0, **values)['data'].items()}
     assert back['data']['at'].utcoffset() == timedelta(hours=5, minutes=30)
     assert log.pending() == 0 and log.pending_bytes() == 0
+
+
+def test_values_come_back_as_celerys_json_would_bring_them(tmp_path):
+    """A datetime in a named zone keeps its instant and offset; a JSON type's subclass comes back as its base."""
+    from zoneinfo import ZoneInfo  # pylint: disable=import-outside-toplevel
+
+    from django.utils.safestring import mark_safe  # pylint: disable=import-outside-toplevel
+
+    paris = datetime(2024, 7, 14, 10, 0, tzinfo=ZoneInfo('Europe/Paris'))
+    values = {'at': paris, 'title': mark_safe('<b>Hi</b>'), 'level': Level.HIGH,
+              'ordered': collections.OrderedDict(a=1), 'clock': time(8, 30, tzinfo=ZoneInfo('UTC'))}
+    log = Spool(tmp_path, 'analytics.xapi')
+    log.append(event(0, **values))
+
+    [(_, [back])] = drain(log)
+
+    data = back['data']
+    assert data['at'] == paris and data['at'].utcoffset() == timedelta(hours=2)
+    assert type(data['title']) is str and data['title'] == '<b>Hi</b>'
+    assert type(data['level']) is int and data['level'] == 3
+    assert data['ordered'] == {'a': 1} and data['clock'].utcoffset() == timedelta(0)
+    assert [entry['quarantined'] for entry in spool_status(tmp_path)] == [0]
+
+
+def test_a_record_naming_any_other_class_is_refused_when_read(tmp_path):
+    """A record is never a way to run code: it may name only value types (and never makes an import)."""
+    class Sneaky:  # pylint: disable=too-few-public-methods
+        def __reduce__(self):
+            return (os.system, ('true',))
+
+    with pytest.raises(pickle.UnpicklingError, match='is not an event value'):
+        spool_module.decode(pickle.dumps({'name': 'x', 'data': {'v': Sneaky()}}))
+    with pytest.raises(pickle.UnpicklingError, match='is not an event value'):
+        spool_module.decode(pickle.dumps({'name': 'x', 'data': {'v': {1, 2}.__class__}}))
 
 
 def test_a_held_file_is_never_taken_and_a_released_one_is_taken_once_and_removed_when_published(tmp_path):
