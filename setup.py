@@ -24,13 +24,17 @@ EXTRAS = {
     'orjson': ['orjson>=3.9'],
     'cli': ['tqdm>=4.66'],  # the eventtracking command's progress bar (optional: no bar without it)
     'schema': ['jsonschema-rs>=0.30,<1'],
+    'prometheus': ['prometheus_client>=0.20'],
+    'opentelemetry': ['opentelemetry-api>=1.24'],
 }
 EXTRAS['all'] = sorted({requirement for requirements in EXTRAS.values() for requirement in requirements})
 EXTRAS['test'] = EXTRAS['all'] + [
     'celery[redis]>=5.4,<6',
     'edx-event-bus-redis>=0.5',
+    'gunicorn>=22',  # tests/test_metrics_gunicorn.py: Prometheus multiprocess totals across real workers
     'hypothesis>=6.100',
     'mongomock>=4.1',
+    'opentelemetry-sdk>=1.24',  # tests/test_metrics.py reads every instrument with an in-memory reader
     'pytest>=8',
     'pytest-django>=4.8',
     'pytest-httpserver>=1.0',

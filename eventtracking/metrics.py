@@ -4,24 +4,110 @@ The library reports into this module at a few points (an event emitted, an
 event dropped or failed by reason and backend, a batch published, the state of
 a backend's delivery); :func:`enable` chooses where those reports go. Until it
 is called every report is a no-op that costs one function call.
+
+Every label value is bounded: ``reason`` is a ``stats`` reason and ``backend``
+the dotted path of a backend in the configured tree (``''`` for the tracker
+itself); never an event name or value.
+
+What is exported (Prometheus name / OpenTelemetry name):
+
+* ``eventtracking_events_emitted_total`` / ``eventtracking.events.emitted``
+* ``eventtracking_events_dropped_total{reason,backend}`` / ``eventtracking.events.dropped``
+* ``eventtracking_events_published_total{backend}`` / ``eventtracking.events.published``
+* ``eventtracking_publish_duration_seconds{backend}`` / ``eventtracking.publish.duration`` (histograms)
+* ``eventtracking_events_queued{backend}`` / ``eventtracking.events.queued``
+* ``eventtracking_spool_pending_events{backend}`` / ``eventtracking.spool.pending.events``
+* ``eventtracking_spool_pending_bytes{backend}`` / ``eventtracking.spool.pending.bytes``
+* ``eventtracking_oldest_pending_age_seconds{backend}`` / ``eventtracking.pending.oldest_age``
+
+Each process (each gunicorn or Celery worker) counts its own; Prometheus'
+multiprocess mode (``PROMETHEUS_MULTIPROC_DIR``) or the OpenTelemetry
+collector sums them.
 """
+
+import logging
+import os
+import threading
+import weakref
+
+from eventtracking._extras import missing_extra
+from eventtracking.forking import after_fork_in_child
+
+LOG = logging.getLogger(__name__)
+
+PROMETHEUS = 'prometheus'
+OPENTELEMETRY = 'opentelemetry'
+KINDS = (None, PROMETHEUS, OPENTELEMETRY)
+"""The values :func:`enable` (and ``EVENT_TRACKING_METRICS``) accept."""
+
+REFRESH_INTERVAL = 5.0
+"""Seconds between two readings of the delivery gauges in Prometheus' multiprocess mode (where a scrape
+reads every worker's files and cannot ask the workers)."""
+
+PUBLISH_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+"""Upper bounds, in seconds, of the publish-latency histogram's buckets."""
+
+GAUGE_KEYS = ('queued', 'spooled_events', 'spooled_bytes', 'oldest_pending_age')
+"""The keys of a delivery source's dict (see :func:`register_delivery`)."""
+
+_exporter = None
+_exporters = {}  # kind -> exporter: a Prometheus registry takes each metric name once per process
+_sources = {}  # backend path -> a callable returning the delivery dict (or a weak reference's call)
+_enable_lock = threading.Lock()
 
 
 def enable(kind):
-    """Export the library's counts through ``kind``: None (off), ``'prometheus'`` or ``'opentelemetry'``."""
-    raise NotImplementedError('metrics export is being built (SPEC 4.2)')
+    """Export the library's counts through ``kind``: None (off), ``'prometheus'`` or ``'opentelemetry'``.
+
+    ``'prometheus'`` registers the metrics in ``prometheus_client``'s default
+    registry (the one ``django-prometheus`` and ``prometheus_client``'s own
+    exposition serve); with ``PROMETHEUS_MULTIPROC_DIR`` set before
+    ``prometheus_client`` is first imported, each process writes its values
+    there for a scrape to sum. ``'opentelemetry'`` creates instruments on the
+    meter ``'eventtracking'`` of the global ``MeterProvider`` the
+    application configures. Calling it again with the same kind is harmless.
+    ``ValueError`` for another kind; ``ImportError`` naming the extra when its
+    library is not installed.
+    """
+    global _exporter  # pylint: disable=global-statement
+    if kind not in KINDS:
+        raise ValueError(f'metrics kind must be one of {KINDS!r}, not {kind!r}')
+    with _enable_lock:
+        if kind is None:
+            _exporter = None
+            return
+        exporter = _exporters.get(kind)
+        if exporter is None:
+            exporter = _exporters[kind] = (_Prometheus if kind == PROMETHEUS else _OpenTelemetry)()
+        _exporter = exporter
+        exporter.started()
+
+
+def enabled():
+    """The kind given to the last :func:`enable` (None when off)."""
+    exporter = _exporter
+    return None if exporter is None else exporter.kind
 
 
 def emitted(count=1):
     """Report ``count`` events handed to a tracker's routing."""
+    exporter = _exporter
+    if exporter is not None:
+        exporter.emitted(count)
 
 
 def dropped(reason, backend, count=1):
     """Report ``count`` events dropped or failed for ``reason`` (a ``stats`` reason) in ``backend`` (a tree path)."""
+    exporter = _exporter
+    if exporter is not None:
+        exporter.dropped(reason, backend, count)
 
 
 def published(backend, count, seconds):
     """Report a batch of ``count`` events handed to ``backend``'s broker in ``seconds``."""
+    exporter = _exporter
+    if exporter is not None:
+        exporter.published(backend, count, seconds)
 
 
 def register_delivery(backend, source):
@@ -29,5 +115,300 @@ def register_delivery(backend, source):
 
     ``source`` returns a dict with ``queued`` (events waiting in memory),
     ``spooled_events`` and ``spooled_bytes`` (pending in the spool) and
-    ``oldest_pending_age`` (seconds, or None when nothing waits).
+    ``oldest_pending_age`` (seconds, or None when nothing waits). A bound
+    method is held weakly: once its object is gone, the backend's gauges read 0.
+    Registering the same ``backend`` again replaces its source.
     """
+    try:
+        reference = weakref.WeakMethod(source)
+    except TypeError:
+        _sources[backend] = source
+    else:
+        _sources[backend] = reference
+    exporter = _exporter
+    if exporter is not None:
+        exporter.delivery_registered(backend)
+
+
+def delivery_readings():
+    """``{backend path: the dict its source returns}`` for every registered delivery, read now.
+
+    A source that is gone, raises or returns something else than a dict reads
+    as all zeros (logged once per backend at DEBUG).
+    """
+    readings = {}
+    for backend, source in list(_sources.items()):
+        readings[backend] = _read(backend, source)
+    return readings
+
+
+def _read(backend, source):
+    if isinstance(source, weakref.WeakMethod):
+        source = source()
+    reading = None
+    if source is not None:
+        try:
+            reading = source()
+        except Exception:  # pylint: disable=broad-except  # a scrape must not fail for one backend
+            LOG.debug('The delivery source of backend %r raised', backend, exc_info=True)
+    if not isinstance(reading, dict):
+        reading = {}
+    return {key: reading.get(key) or 0 for key in GAUGE_KEYS}
+
+
+def refresh():
+    """Read every delivery source now and set the gauges (the Prometheus view calls it before a scrape)."""
+    exporter = _exporter
+    if exporter is not None:
+        exporter.refresh()
+
+
+def prometheus_exposition(accept=None):
+    """``(body, content_type)``: every metric of ``prometheus_client``'s registry, summed over processes.
+
+    In multiprocess mode (``PROMETHEUS_MULTIPROC_DIR``) the values of every
+    process that wrote there; otherwise this process's default registry.
+    ``accept`` is the request's ``Accept`` header (OpenMetrics when it asks).
+    """
+    try:
+        # pylint: disable=import-outside-toplevel
+        from prometheus_client import REGISTRY, CollectorRegistry
+        from prometheus_client.exposition import choose_encoder
+        from prometheus_client.multiprocess import MultiProcessCollector
+    except ImportError as exc:
+        raise missing_extra('prometheus', __name__, exc) from exc
+    refresh()
+    if multiprocess_directory():
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)
+    else:
+        registry = REGISTRY
+    encoder, content_type = choose_encoder(accept or '')
+    return encoder(registry), content_type
+
+
+def multiprocess_directory():
+    """The ``PROMETHEUS_MULTIPROC_DIR`` of this process (None when unset or empty)."""
+    return os.environ.get('PROMETHEUS_MULTIPROC_DIR') or os.environ.get('prometheus_multiproc_dir') or None
+
+
+def _path_of(backend):
+    return backend if isinstance(backend, str) else str(backend)
+
+
+class _Prometheus:
+    """Reports into ``prometheus_client`` metrics of the default registry."""
+
+    kind = PROMETHEUS
+
+    def __init__(self):
+        try:
+            import prometheus_client  # pylint: disable=import-outside-toplevel
+        except ImportError as exc:
+            raise missing_extra('prometheus', __name__, exc) from exc
+        self._multiprocess = bool(multiprocess_directory())
+        counter, gauge, histogram = prometheus_client.Counter, prometheus_client.Gauge, prometheus_client.Histogram
+        self._emitted = counter('eventtracking_events_emitted', "Events handed to a tracker's routing")
+        self._dropped = counter('eventtracking_events_dropped',
+                                'Events dropped, failed or delayed, by stats reason and backend path',
+                                ['reason', 'backend'])
+        self._published = counter('eventtracking_events_published', "Events handed to a backend's broker",
+                                  ['backend'])
+        self._duration = histogram('eventtracking_publish_duration_seconds',
+                                   "Seconds one publish to a backend's broker took", ['backend'],
+                                   buckets=PUBLISH_BUCKETS)
+        self._gauges = {
+            'queued': gauge('eventtracking_events_queued', 'Events waiting in memory to be published',
+                            ['backend'], multiprocess_mode='livesum'),
+            'spooled_events': gauge('eventtracking_spool_pending_events', 'Events waiting in the spool',
+                                    ['backend'], multiprocess_mode='livesum'),
+            'spooled_bytes': gauge('eventtracking_spool_pending_bytes', 'Bytes of spool files waiting',
+                                   ['backend'], multiprocess_mode='livesum'),
+            'oldest_pending_age': gauge('eventtracking_oldest_pending_age_seconds',
+                                        'Age of the oldest event waiting to be published',
+                                        ['backend'], multiprocess_mode='livemax'),
+        }
+        self._children = {}  # (reason, backend) -> the dropped counter's child; labels() costs a lock
+        self._refresher = None
+        self._lock = threading.Lock()
+        after_fork_in_child(self, _Prometheus._after_fork)
+
+    def started(self):
+        for backend in list(_sources):
+            self.delivery_registered(backend)
+
+    def emitted(self, count):
+        try:
+            self._emitted.inc(count)
+        except Exception:  # pylint: disable=broad-except  # an emit never fails for its metrics
+            LOG.debug('Could not count an emitted event', exc_info=True)
+
+    def dropped(self, reason, backend, count):
+        key = (reason, backend)
+        try:
+            child = self._children.get(key)
+            if child is None:
+                child = self._children[key] = self._dropped.labels(reason, _path_of(backend))
+            child.inc(count)
+        except Exception:  # pylint: disable=broad-except
+            LOG.debug('Could not count a dropped event', exc_info=True)
+
+    def published(self, backend, count, seconds):
+        try:
+            backend = _path_of(backend)
+            self._published.labels(backend).inc(count)
+            self._duration.labels(backend).observe(seconds)
+        except Exception:  # pylint: disable=broad-except
+            LOG.debug('Could not count published events', exc_info=True)
+
+    def delivery_registered(self, backend):
+        backend = _path_of(backend)
+        if not self._multiprocess:
+            for key, gauge in self._gauges.items():
+                gauge.labels(backend).set_function(_reader(backend, key))
+            return
+        self.refresh()
+        self._start_refresher()
+
+    def refresh(self):
+        if not self._multiprocess:
+            return  # the gauges read their sources when collected
+        for backend, reading in delivery_readings().items():
+            for key, gauge in self._gauges.items():
+                try:
+                    gauge.labels(_path_of(backend)).set(reading[key])
+                except Exception:  # pylint: disable=broad-except
+                    LOG.debug('Could not set a delivery gauge', exc_info=True)
+
+    def _after_fork(self):
+        self._lock = threading.Lock()
+        self._refresher = None
+        if self._multiprocess and _sources:
+            self._start_refresher()  # its first reading comes after every object has mended itself
+
+    def _start_refresher(self):
+        with self._lock:
+            if self._refresher is None:
+                self._refresher = threading.Thread(target=_refresh_loop, args=(weakref.ref(self),),
+                                                   name='eventtracking-metrics', daemon=True)
+                self._refresher.start()
+
+
+def _reader(backend, key):
+    """A gauge function: ``key`` of ``backend``'s delivery reading (0 when it has none)."""
+
+    def read():
+        source = _sources.get(backend)
+        return 0 if source is None else _read(backend, source)[key]
+
+    return read
+
+
+def _refresh_loop(ref):
+    """The thread that copies the delivery gauges into this process's multiprocess files every few seconds."""
+    pause = threading.Event()
+    while True:
+        pause.wait(REFRESH_INTERVAL)
+        exporter = ref()
+        if exporter is None or exporter._refresher is not threading.current_thread():  # pylint: disable=protected-access
+            return
+        exporter.refresh()
+        del exporter
+
+
+class _OpenTelemetry:
+    """Reports into instruments of the OpenTelemetry meter ``'eventtracking'``.
+
+    Events are counted in this process (a lock and an addition) and handed to
+    the SDK by observable counters when its reader collects: an emit never
+    calls into the SDK.
+    """
+
+    kind = OPENTELEMETRY
+
+    def __init__(self):
+        try:
+            from opentelemetry import metrics as otel  # pylint: disable=import-outside-toplevel
+            from opentelemetry.metrics import Observation  # pylint: disable=import-outside-toplevel
+        except ImportError as exc:
+            raise missing_extra('opentelemetry', __name__, exc) from exc
+        from eventtracking import __version__  # pylint: disable=import-outside-toplevel
+        self._observation = Observation
+        self._lock = threading.Lock()
+        self._emitted_total = 0
+        self._dropped_totals = {}
+        self._published_totals = {}
+        meter = otel.get_meter('eventtracking', __version__)
+        meter.create_observable_counter('eventtracking.events.emitted', [self._observe_emitted], unit='{event}',
+                                        description="Events handed to a tracker's routing")
+        meter.create_observable_counter('eventtracking.events.dropped', [self._observe_dropped], unit='{event}',
+                                        description='Events dropped, failed or delayed, by stats reason and backend')
+        meter.create_observable_counter('eventtracking.events.published', [self._observe_published],
+                                        unit='{event}', description="Events handed to a backend's broker")
+        self._duration = meter.create_histogram('eventtracking.publish.duration', unit='s',
+                                                description="Seconds one publish to a backend's broker took")
+        for key, name, unit, description in (
+                ('queued', 'eventtracking.events.queued', '{event}', 'Events waiting in memory to be published'),
+                ('spooled_events', 'eventtracking.spool.pending.events', '{event}', 'Events waiting in the spool'),
+                ('spooled_bytes', 'eventtracking.spool.pending.bytes', 'By', 'Bytes of spool files waiting')):
+            meter.create_observable_up_down_counter(name, [self._gauge_callback(key)], unit=unit,
+                                                    description=description)
+        meter.create_observable_gauge('eventtracking.pending.oldest_age', [self._gauge_callback('oldest_pending_age')],
+                                      unit='s', description='Age of the oldest event waiting to be published')
+        after_fork_in_child(self, _OpenTelemetry._after_fork)
+
+    def started(self):
+        pass
+
+    def emitted(self, count):
+        with self._lock:
+            self._emitted_total += count
+
+    def dropped(self, reason, backend, count):
+        key = (reason, backend)
+        with self._lock:
+            self._dropped_totals[key] = self._dropped_totals.get(key, 0) + count
+
+    def published(self, backend, count, seconds):
+        backend = _path_of(backend)
+        with self._lock:
+            self._published_totals[backend] = self._published_totals.get(backend, 0) + count
+        try:
+            self._duration.record(seconds, {'eventtracking.backend': backend})
+        except Exception:  # pylint: disable=broad-except
+            LOG.debug('Could not record a publish duration', exc_info=True)
+
+    def delivery_registered(self, backend):
+        pass  # the observable instruments read every source when collected
+
+    def refresh(self):
+        pass
+
+    def _observe_emitted(self, options):  # pylint: disable=unused-argument
+        with self._lock:
+            total = self._emitted_total
+        return [self._observation(total)]
+
+    def _observe_dropped(self, options):  # pylint: disable=unused-argument
+        with self._lock:
+            totals = list(self._dropped_totals.items())
+        return [self._observation(count, {'eventtracking.reason': reason, 'eventtracking.backend': _path_of(backend)})
+                for (reason, backend), count in totals]
+
+    def _observe_published(self, options):  # pylint: disable=unused-argument
+        with self._lock:
+            totals = list(self._published_totals.items())
+        return [self._observation(count, {'eventtracking.backend': backend}) for backend, count in totals]
+
+    def _gauge_callback(self, key):
+        def observe(options):  # pylint: disable=unused-argument
+            return [self._observation(reading[key], {'eventtracking.backend': _path_of(backend)})
+                    for backend, reading in delivery_readings().items()]
+        return observe
+
+    def _after_fork(self):
+        """A forked child counts its own events from zero (its SDK exports them as another process's)."""
+        self._lock = threading.Lock()
+        self._emitted_total = 0
+        self._dropped_totals = {}
+        self._published_totals = {}

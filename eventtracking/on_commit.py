@@ -23,6 +23,7 @@ import functools
 import gc
 import logging
 
+from eventtracking import metrics
 from eventtracking.events import safe_name
 from eventtracking.isolation import copy_event
 from eventtracking.ratelimit import RateLimitedLog
@@ -123,6 +124,7 @@ def _count_discarded_in_collections():
 def route(tracker, event):
     """Send a built event down ``tracker``'s routing tree; failures are counted and logged, never raised."""
     try:
+        metrics.emitted()
         tracker.routing_backend.send(event)
     except Exception:  # pylint: disable=broad-except
         tracker.counters.increment(EMIT_ERROR)

@@ -15,7 +15,7 @@ import logging
 from contextlib import contextmanager
 from datetime import datetime, timezone
 
-from eventtracking import on_commit
+from eventtracking import metrics, on_commit
 from eventtracking.backends.routing import RoutingBackend
 from eventtracking.events import safe_name
 from eventtracking.locator import DefaultContextLocator
@@ -82,7 +82,9 @@ class Tracker:
         raises: failures anywhere in the tree are logged and counted in :attr:`stats`.
         """
         try:
-            self.routing_backend.send(self.build_event(name, data))
+            event = self.build_event(name, data)
+            metrics.emitted()
+            self.routing_backend.send(event)
         except Exception:  # pylint: disable=broad-except
             # RecursionError too: emit may be called with the stack nearly exhausted (from deep recursion), where
             # any call can raise it, logging's own and even a comparison included. The caller must not get it, and
