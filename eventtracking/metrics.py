@@ -23,12 +23,23 @@ What is exported (Prometheus name / OpenTelemetry name):
 Each process (each gunicorn or Celery worker) counts its own; Prometheus'
 multiprocess mode (``PROMETHEUS_MULTIPROC_DIR``) or the OpenTelemetry
 collector sums them.
+
+An emit only appends to an in-process queue (a ``deque``, well under a
+microsecond); a thread of this module adds the queued counts to the
+instruments every :data:`FLUSH_INTERVAL` seconds, and so does every
+collection in this process, and the exit. So a scrape that reads another
+process's values (Prometheus' multiprocess mode) sees them at most
+:data:`FLUSH_INTERVAL` seconds late; a process killed by SIGKILL loses the
+counts of its last second.
 """
 
+import atexit
 import logging
 import os
 import threading
 import weakref
+from collections import deque
+from operator import methodcaller
 
 from eventtracking._extras import missing_extra
 from eventtracking.forking import after_fork_in_child
@@ -39,6 +50,9 @@ PROMETHEUS = 'prometheus'
 OPENTELEMETRY = 'opentelemetry'
 KINDS = (None, PROMETHEUS, OPENTELEMETRY)
 """The values :func:`enable` (and ``EVENT_TRACKING_METRICS``) accept."""
+
+FLUSH_INTERVAL = 1.0
+"""Seconds between two additions of the queued counts to the instruments (see the module's docstring)."""
 
 REFRESH_INTERVAL = 5.0
 """Seconds between two readings of the delivery gauges in Prometheus' multiprocess mode (where a scrape
@@ -51,6 +65,8 @@ GAUGE_KEYS = ('queued', 'spooled_events', 'spooled_bytes', 'oldest_pending_age')
 """The keys of a delivery source's dict (see :func:`register_delivery`)."""
 
 _exporter = None
+_emitted_sink = None  # the current exporter's queue of emitted counts: its append, or None when off
+_dropped_sink = None  # its queue of (reason, backend, count)
 _exporters = {}  # kind -> exporter: a Prometheus registry takes each metric name once per process
 _sources = {}  # backend path -> a callable returning the delivery dict (or a weak reference's call)
 _enable_lock = threading.Lock()
@@ -69,18 +85,23 @@ def enable(kind):
     ``ValueError`` for another kind; ``ImportError`` naming the extra when its
     library is not installed.
     """
-    global _exporter  # pylint: disable=global-statement
+    global _exporter, _emitted_sink, _dropped_sink  # pylint: disable=global-statement
     if kind not in KINDS:
         raise ValueError(f'metrics kind must be one of {KINDS!r}, not {kind!r}')
     with _enable_lock:
+        previous = _exporter
         if kind is None:
-            _exporter = None
-            return
-        exporter = _exporters.get(kind)
-        if exporter is None:
-            exporter = _exporters[kind] = (_Prometheus if kind == PROMETHEUS else _OpenTelemetry)()
-        _exporter = exporter
-        exporter.started()
+            _exporter = _emitted_sink = _dropped_sink = None
+            exporter = None
+        else:
+            exporter = _exporters.get(kind)
+            if exporter is None:
+                exporter = _exporters[kind] = (_Prometheus if kind == PROMETHEUS else _OpenTelemetry)()
+            _exporter = exporter
+            _emitted_sink, _dropped_sink = exporter.emits.append, exporter.drops.append
+            exporter.started()
+        if previous is not None and previous is not exporter:
+            previous.flush()  # what it queued still counts
 
 
 def enabled():
@@ -91,16 +112,23 @@ def enabled():
 
 def emitted(count=1):
     """Report ``count`` events handed to a tracker's routing."""
-    exporter = _exporter
-    if exporter is not None:
-        exporter.emitted(count)
+    sink = _emitted_sink
+    if sink is not None:
+        sink(count)
 
 
 def dropped(reason, backend, count=1):
     """Report ``count`` events dropped or failed for ``reason`` (a ``stats`` reason) in ``backend`` (a tree path)."""
+    sink = _dropped_sink
+    if sink is not None:
+        sink((reason, backend, count))
+
+
+def flush():
+    """Add the counts queued in this process to the instruments now (also done every :data:`FLUSH_INTERVAL`)."""
     exporter = _exporter
     if exporter is not None:
-        exporter.dropped(reason, backend, count)
+        exporter.flush()
 
 
 def published(backend, count, seconds):
@@ -157,9 +185,10 @@ def _read(backend, source):
 
 
 def refresh():
-    """Read every delivery source now and set the gauges (the Prometheus view calls it before a scrape)."""
+    """Flush, and read every delivery source now and set the gauges (the Prometheus view calls it before a scrape)."""
     exporter = _exporter
     if exporter is not None:
+        exporter.flush()
         exporter.refresh()
 
 
@@ -196,7 +225,105 @@ def _path_of(backend):
     return backend if isinstance(backend, str) else str(backend)
 
 
-class _Prometheus:
+class _Exporter:
+    """What both exporters share: the queues an emit appends to, and the thread that empties them."""
+
+    kind = None
+
+    def __init__(self):
+        self.emits = deque()
+        self.drops = deque()
+        self._flush_lock = threading.Lock()
+        self._thread_lock = threading.Lock()
+        self._thread = None
+        after_fork_in_child(self, methodcaller('_after_fork'))
+
+    def started(self):
+        """Made the current exporter: start the thread that flushes (and refreshes the gauges)."""
+        with self._thread_lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=_flush_loop, args=(weakref.ref(self),),
+                                                name=f'eventtracking-metrics-{self.kind}', daemon=True)
+                self._thread.start()
+
+    def flush(self):
+        """Take every queued count and hand the sums to :meth:`add`."""
+        with self._flush_lock:
+            emitted = 0
+            emits = self.emits
+            while emits:
+                try:
+                    emitted += emits.popleft()
+                except IndexError:
+                    break
+            drops = {}
+            queued = self.drops
+            while queued:
+                try:
+                    reason, backend, count = queued.popleft()
+                except IndexError:
+                    break
+                key = (reason, _path_of(backend))
+                drops[key] = drops.get(key, 0) + count
+            if emitted or drops:
+                try:
+                    self.add(emitted, drops)
+                except Exception:  # pylint: disable=broad-except  # a full disk under the multiprocess files
+                    LOG.warning('Could not add %d emitted and %d dropped event(s) to the %s metrics', emitted,
+                                sum(drops.values()), self.kind, exc_info=True)
+
+    def add(self, emitted, drops):
+        """Add ``emitted`` events and ``drops`` (``{(reason, backend): count}``) to the instruments."""
+        raise NotImplementedError
+
+    def delivery_registered(self, backend):
+        """A delivery source was registered for ``backend``."""
+
+    def refresh(self):
+        """Set the delivery gauges from their sources (where a collection cannot read them itself)."""
+
+    def tick(self, number):
+        """One turn of the thread (``number`` counts them): flush."""
+        del number
+        self.flush()
+
+    def _after_fork(self):
+        """In a child: the queues hold the parent's counts (the parent adds them), and the thread is gone."""
+        self.emits.clear()
+        self.drops.clear()
+        self._flush_lock = threading.Lock()
+        self._thread_lock = threading.Lock()
+        self._thread = None
+        if _exporter is self:
+            self.started()  # it waits before its first turn: every object has mended itself by then
+
+
+def _flush_loop(ref):
+    """The thread of an exporter (held weakly): a turn every :data:`FLUSH_INTERVAL` seconds while it is current."""
+    pause = threading.Event()
+    number = 0
+    while True:
+        pause.wait(FLUSH_INTERVAL)
+        exporter = ref()
+        if exporter is None or exporter._thread is not threading.current_thread():  # pylint: disable=protected-access
+            return
+        number += 1
+        try:
+            exporter.tick(number)
+        except Exception:  # pylint: disable=broad-except
+            LOG.exception('The metrics thread failed a turn')
+        del exporter
+
+
+@atexit.register
+def _flush_at_exit():
+    exporter = _exporter
+    if exporter is not None:
+        exporter.flush()
+        exporter.refresh()
+
+
+class _Prometheus(_Exporter):
     """Reports into ``prometheus_client`` metrics of the default registry."""
 
     kind = PROMETHEUS
@@ -206,7 +333,10 @@ class _Prometheus:
             import prometheus_client  # pylint: disable=import-outside-toplevel
         except ImportError as exc:
             raise missing_extra('prometheus', __name__, exc) from exc
+        super().__init__()
         self._multiprocess = bool(multiprocess_directory())
+        if not self._multiprocess:  # a collection of the registry first adds what is queued
+            prometheus_client.REGISTRY.register(_FlushFirst(self))
         counter, gauge, histogram = prometheus_client.Counter, prometheus_client.Gauge, prometheus_client.Histogram
         self._emitted = counter('eventtracking_events_emitted', "Events handed to a tracker's routing")
         self._dropped = counter('eventtracking_events_dropped',
@@ -228,30 +358,17 @@ class _Prometheus:
                                         'Age of the oldest event waiting to be published',
                                         ['backend'], multiprocess_mode='livemax'),
         }
-        self._children = {}  # (reason, backend) -> the dropped counter's child; labels() costs a lock
-        self._refresher = None
-        self._lock = threading.Lock()
-        after_fork_in_child(self, _Prometheus._after_fork)
 
     def started(self):
+        super().started()
         for backend in list(_sources):
             self.delivery_registered(backend)
 
-    def emitted(self, count):
-        try:
-            self._emitted.inc(count)
-        except Exception:  # pylint: disable=broad-except  # an emit never fails for its metrics
-            LOG.debug('Could not count an emitted event', exc_info=True)
-
-    def dropped(self, reason, backend, count):
-        key = (reason, backend)
-        try:
-            child = self._children.get(key)
-            if child is None:
-                child = self._children[key] = self._dropped.labels(reason, _path_of(backend))
-            child.inc(count)
-        except Exception:  # pylint: disable=broad-except
-            LOG.debug('Could not count a dropped event', exc_info=True)
+    def add(self, emitted, drops):
+        if emitted:
+            self._emitted.inc(emitted)
+        for (reason, backend), count in drops.items():
+            self._dropped.labels(reason, backend).inc(count)
 
     def published(self, backend, count, seconds):
         try:
@@ -263,12 +380,11 @@ class _Prometheus:
 
     def delivery_registered(self, backend):
         backend = _path_of(backend)
-        if not self._multiprocess:
-            for key, gauge in self._gauges.items():
-                gauge.labels(backend).set_function(_reader(backend, key))
+        if self._multiprocess:
+            self.refresh()
             return
-        self.refresh()
-        self._start_refresher()
+        for key, gauge in self._gauges.items():
+            gauge.labels(backend).set_function(_reader(backend, key))
 
     def refresh(self):
         if not self._multiprocess:
@@ -280,18 +396,26 @@ class _Prometheus:
                 except Exception:  # pylint: disable=broad-except
                     LOG.debug('Could not set a delivery gauge', exc_info=True)
 
-    def _after_fork(self):
-        self._lock = threading.Lock()
-        self._refresher = None
-        if self._multiprocess and _sources:
-            self._start_refresher()  # its first reading comes after every object has mended itself
+    def tick(self, number):
+        self.flush()
+        if _sources and number % max(1, round(REFRESH_INTERVAL / FLUSH_INTERVAL)) == 0:
+            self.refresh()
 
-    def _start_refresher(self):
-        with self._lock:
-            if self._refresher is None:
-                self._refresher = threading.Thread(target=_refresh_loop, args=(weakref.ref(self),),
-                                                   name='eventtracking-metrics', daemon=True)
-                self._refresher.start()
+
+class _FlushFirst:
+    """A collector of no metric, registered before the library's: a collection of the registry flushes first."""
+
+    def __init__(self, exporter):
+        self._exporter = weakref.ref(exporter)
+
+    def describe(self):
+        return []
+
+    def collect(self):
+        exporter = self._exporter()
+        if exporter is not None and _exporter is exporter:
+            exporter.flush()
+        return []
 
 
 def _reader(backend, key):
@@ -304,24 +428,11 @@ def _reader(backend, key):
     return read
 
 
-def _refresh_loop(ref):
-    """The thread that copies the delivery gauges into this process's multiprocess files every few seconds."""
-    pause = threading.Event()
-    while True:
-        pause.wait(REFRESH_INTERVAL)
-        exporter = ref()
-        if exporter is None or exporter._refresher is not threading.current_thread():  # pylint: disable=protected-access
-            return
-        exporter.refresh()
-        del exporter
-
-
-class _OpenTelemetry:
+class _OpenTelemetry(_Exporter):
     """Reports into instruments of the OpenTelemetry meter ``'eventtracking'``.
 
-    Events are counted in this process (a lock and an addition) and handed to
-    the SDK by observable counters when its reader collects: an emit never
-    calls into the SDK.
+    Counts are added up in this process and handed to the SDK by observable
+    counters when its reader collects: an emit never calls into the SDK.
     """
 
     kind = OPENTELEMETRY
@@ -332,6 +443,7 @@ class _OpenTelemetry:
             from opentelemetry.metrics import Observation  # pylint: disable=import-outside-toplevel
         except ImportError as exc:
             raise missing_extra('opentelemetry', __name__, exc) from exc
+        super().__init__()
         from eventtracking import __version__  # pylint: disable=import-outside-toplevel
         self._observation = Observation
         self._lock = threading.Lock()
@@ -355,19 +467,12 @@ class _OpenTelemetry:
                                                     description=description)
         meter.create_observable_gauge('eventtracking.pending.oldest_age', [self._gauge_callback('oldest_pending_age')],
                                       unit='s', description='Age of the oldest event waiting to be published')
-        after_fork_in_child(self, _OpenTelemetry._after_fork)
 
-    def started(self):
-        pass
-
-    def emitted(self, count):
+    def add(self, emitted, drops):
         with self._lock:
-            self._emitted_total += count
-
-    def dropped(self, reason, backend, count):
-        key = (reason, backend)
-        with self._lock:
-            self._dropped_totals[key] = self._dropped_totals.get(key, 0) + count
+            self._emitted_total += emitted
+            for key, count in drops.items():
+                self._dropped_totals[key] = self._dropped_totals.get(key, 0) + count
 
     def published(self, backend, count, seconds):
         backend = _path_of(backend)
@@ -378,21 +483,19 @@ class _OpenTelemetry:
         except Exception:  # pylint: disable=broad-except
             LOG.debug('Could not record a publish duration', exc_info=True)
 
-    def delivery_registered(self, backend):
-        pass  # the observable instruments read every source when collected
-
-    def refresh(self):
-        pass
-
     def _observe_emitted(self, options):  # pylint: disable=unused-argument
+        if _exporter is self:
+            self.flush()
         with self._lock:
             total = self._emitted_total
         return [self._observation(total)]
 
     def _observe_dropped(self, options):  # pylint: disable=unused-argument
+        if _exporter is self:
+            self.flush()
         with self._lock:
             totals = list(self._dropped_totals.items())
-        return [self._observation(count, {'eventtracking.reason': reason, 'eventtracking.backend': _path_of(backend)})
+        return [self._observation(count, {'eventtracking.reason': reason, 'eventtracking.backend': backend})
                 for (reason, backend), count in totals]
 
     def _observe_published(self, options):  # pylint: disable=unused-argument
@@ -408,6 +511,7 @@ class _OpenTelemetry:
 
     def _after_fork(self):
         """A forked child counts its own events from zero (its SDK exports them as another process's)."""
+        super()._after_fork()
         self._lock = threading.Lock()
         self._emitted_total = 0
         self._dropped_totals = {}

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from eventtracking import metrics
 from tests.servers import free_port, unavailable
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -95,6 +96,22 @@ def _value(samples, name, **labels):
     return samples.get((name, frozenset(labels.items())), 0)
 
 
+def _scrape_settled(base, name, expected, **labels):
+    """A scrape once ``name`` reached ``expected`` (each worker adds its counts at most FLUSH_INTERVAL late), and
+    then a later one, which must show the same totals (nothing counted twice)."""
+    deadline = time.monotonic() + 30
+    while True:
+        samples = _scrape(base)
+        if _value(samples, name, **labels) >= expected or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    time.sleep(2.5 * metrics.FLUSH_INTERVAL)
+    later = _scrape(base)
+    counters = {key: value for key, value in samples.items() if key[0].endswith(('_total', '_count', '_sum'))}
+    assert {key: later.get(key) for key in counters} == counters
+    return later
+
+
 def test_scraped_totals_are_the_exact_sums_of_every_worker(gunicorn):
     base, master, multiproc = gunicorn
     paths = ['/emit/kept/'] * KEPT + ['/emit/other/'] * OTHER + ['/emit/big/'] * BIG + ['/publish/'] * PUBLISHES
@@ -104,8 +121,8 @@ def test_scraped_totals_are_the_exact_sums_of_every_worker(gunicorn):
     assert len(pids) >= 2, f'the requests reached one worker only: {pids}'
     assert len([name for name in os.listdir(multiproc) if name.startswith('counter_')]) >= len(pids)
 
-    samples = _scrape(base)
     emitted = KEPT + OTHER + BIG
+    samples = _scrape_settled(base, 'eventtracking_events_emitted_total', emitted)
     assert _value(samples, 'eventtracking_events_emitted_total') == emitted
     assert _value(samples, 'eventtracking_events_dropped_total', reason='filtered', backend='analytics') == OTHER
     assert _value(samples, 'eventtracking_events_dropped_total', reason='oversize', backend='tracking_logs') == BIG
@@ -132,6 +149,7 @@ def test_a_killed_workers_counts_stay_and_its_gauges_go(gunicorn):
     with ThreadPoolExecutor(max_workers=8) as pool:
         pids = Counter(json.loads(body)['pid'] for body in pool.map(lambda path: _get(base + path),
                                                                     ['/emit/other/'] * 30))
+    _scrape_settled(base, 'eventtracking_events_emitted_total', 30)  # every worker wrote its counts
     victim = next(iter(pids))
     os.kill(victim, signal.SIGKILL)
     deadline = time.monotonic() + 30
@@ -142,11 +160,11 @@ def test_a_killed_workers_counts_stay_and_its_gauges_go(gunicorn):
         time.sleep(0.1)
     else:
         pytest.fail('gunicorn did not replace the killed worker')
+    samples = _scrape_settled(base, 'eventtracking_events_emitted_total', 30)
     deadline = time.monotonic() + 30
-    while True:  # the replacement registers its delivery as it boots
+    while time.monotonic() < deadline:  # the replacement registers its delivery as it boots
         samples = _scrape(base)
-        if _value(samples, 'eventtracking_events_queued', backend='analytics') == 2 * WORKERS or \
-                time.monotonic() > deadline:
+        if _value(samples, 'eventtracking_events_queued', backend='analytics') == 2 * WORKERS:
             break
         time.sleep(0.1)
     assert _value(samples, 'eventtracking_events_dropped_total', reason='filtered', backend='analytics') == 30
