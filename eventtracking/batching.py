@@ -1,344 +1,379 @@
-"""The background publisher of a batching backend: a bounded queue, one thread, a timer, a spool.
+"""The background publisher of a batching backend: one thread that publishes batches from a log.
 
-:class:`BatchPublisher` takes events from callers without any I/O
-(:meth:`~BatchPublisher.put`), and one daemon thread, started on the first
-event, hands them to ``publish(events)`` in batches of up to ``batch_size``:
+The log is a :class:`~eventtracking.spool.Spool` (a write-ahead log on disk)
+or a :class:`MemoryQueue` (bounded, in memory: what a killed process had in
+it is lost). Callers append to it without waiting for the broker
+(:meth:`BatchPublisher.put`); one daemon thread, started on the first event,
+hands batches of up to ``batch_size`` events to ``publish(events, batch_id)``:
 as soon as that many wait, or ``batch_interval`` seconds after the oldest
-waiting event arrived. A publish that fails (or times out, see
-:mod:`eventtracking.bounded`) sends the batch to the :class:`~eventtracking.spool.Spool`
-when there is one, and the thread backs off (:mod:`eventtracking.backoff`)
-before it tries the broker again, starting with the spool.
+was written. A publish that fails leaves the batch in a spool (the same
+batch, with the same id, is tried again) or drops it from a memory queue
+(counted ``publish_error``); either way the thread backs off
+(:mod:`eventtracking.backoff`).
 
-Every publisher is flushed and stopped at interpreter exit, and starts afresh
-(empty queue, no thread) in a child process after ``os.fork()``; neither, nor
-the thread, keeps a publisher alive that is otherwise unused.
+One condition is the one wake mechanism. A thread that cannot be started
+leaves nothing behind (the next event tries again; :meth:`~BatchPublisher.shutdown`
+publishes a memory queue itself). Every publisher is stopped at interpreter
+exit, and starts afresh (new locks, no thread, an empty memory queue, no spool
+file) in a child process after ``os.fork()``. The thread holds its publisher
+only while it works, so an unused backend can be garbage-collected.
 """
 
 import atexit
 import logging
 import threading
 import time
+import uuid
 import weakref
 from collections import deque
 
+from eventtracking import metrics
 from eventtracking.backoff import Backoff
 from eventtracking.exceptions import UnserializableEventError
 from eventtracking.forking import after_fork_in_child
 from eventtracking.ratelimit import RateLimitedLog
-from eventtracking.stats import PUBLISH_ERROR, QUEUE_FULL, SPOOLED
+from eventtracking.spool import Spool, SpoolFull
+from eventtracking.stats import PUBLISH_ERROR, QUEUE_FULL, SPOOL_CORRUPT, SPOOL_FULL, SPOOLED
 
 LOG = RateLimitedLog(logging.getLogger(__name__))
 UNSERIALIZABLE = UnserializableEventError.reason
 
 _PUBLISHERS = weakref.WeakSet()
+_EXITING = []
 
 IDLE_RECHECK = 5.0
-"""Seconds an idle thread waits before it lets go of its publisher for a moment (so that an unused
-backend can be garbage-collected; its thread then ends)."""
+"""Seconds an idle thread waits before it lets go of its publisher for a moment (an unused backend can then be
+garbage-collected, and its thread ends)."""
+
+ADOPT_INTERVAL = 10.0
+"""Seconds between two looks for spool files of processes that ended (a ``multiprocessing`` child's, say)."""
+
+
+class QueueFull(Exception):
+    """The memory queue holds ``max_size`` events already."""
+
+
+class MemoryQueue:
+    """A bounded in-memory log with the interface of :class:`~eventtracking.spool.Spool`."""
+
+    def __init__(self, max_size, clock=time.time):
+        self.max_size = max_size
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._events = deque()
+        self._in_flight = 0
+
+    def append(self, event):
+        """Queue ``event``; return how many wait; :class:`QueueFull` when ``max_size`` wait already."""
+        with self._lock:
+            if len(self._events) >= self.max_size:
+                raise QueueFull()
+            self._events.append((self.clock(), event))
+            return len(self._events)
+
+    def pending(self):
+        """Events waiting, with a batch being published."""
+        return len(self._events) + self._in_flight
+
+    def pending_bytes(self):
+        return 0
+
+    def oldest_time(self):
+        try:
+            return self._events[0][0]
+        except IndexError:
+            return None
+
+    def next_batch(self, limit):
+        with self._lock:
+            events = [self._events.popleft()[1] for _ in range(min(limit, len(self._events)))]
+            self._in_flight = len(events)
+        return _MemoryBatch(events) if events else None
+
+    def commit(self, batch):  # pylint: disable=unused-argument
+        self._in_flight = 0
+
+    def adopt_orphans(self):
+        return 0
+
+    def close(self):
+        pass
+
+    def forget_after_fork(self):
+        self._lock = threading.Lock()
+        self._events = deque()
+        self._in_flight = 0
+
+
+class _MemoryBatch:
+    __slots__ = ('events', 'id', 'corrupt')
+
+    def __init__(self, events):
+        self.events = events
+        self.id = uuid.uuid4().hex  # pylint: disable=invalid-name
+        self.corrupt = 0
 
 
 class BatchPublisher:  # pylint: disable=too-many-instance-attributes
-    """Queue events in memory and publish them in batches from a background thread.
+    """Publish the events of ``log`` in batches from one background thread.
 
-    ``publish(events)`` must publish the list or raise. ``counters`` (an
-    :class:`~eventtracking.stats.EventCounters`) counts ``queue_full``,
-    ``spooled`` and ``publish_error``. ``spool`` is a :class:`~eventtracking.spool.Spool`
-    or None. ``name`` names the backend in log lines.
+    ``publish(events, batch_id)`` must publish the list or raise. ``counters``
+    (an :class:`~eventtracking.stats.EventCounters`) counts what is lost or
+    delayed. ``name`` names the backend in log lines. ``clock`` (wall time) is
+    the one the log stamps events with. Options are validated by the backend.
     """
 
-    def __init__(self, name, publish, counters, batch_size=100, batch_interval=1.0, max_queue_size=10000,
-                 spool=None, backoff=None):
+    def __init__(self, name, publish, counters, log, batch_size=100, batch_interval=1.0,  # pylint: disable=too-many-arguments
+                 backoff=None, clock=time.time):
         self.name = name
         self.publish = publish
         self.counters = counters
-        self.batch_size = max(1, int(batch_size))
-        self.batch_interval = float(batch_interval)
-        self.max_queue_size = max(1, int(max_queue_size))
-        self.spool = spool
+        self.log = log
+        self.batch_size = batch_size
+        self.batch_interval = batch_interval
         self.backoff = backoff or Backoff()
+        self.clock = clock
         self.published = 0
-        self._published_lock = threading.Lock()
         self._reset()
         _PUBLISHERS.add(self)
         after_fork_in_child(self, BatchPublisher._after_fork_in_child)
+        metrics.register_delivery(name, self.delivery_state)
 
     def _reset(self):
         self._condition = threading.Condition(threading.Lock())
-        self._signals = [0]  # notifications so far: an idle thread waits only if none came since it looked
-        self._queue = deque()
-        self._in_flight = 0
+        self._signals = [0]  # wake-ups so far: the thread sleeps only if none came since it looked
+        self._pass_lock = threading.Lock()  # one publishing pass at a time (the thread's, or shutdown's)
         self._thread = None
         self._stopping = False
-        self._flush_requested = 0
-        self._flush_done = 0
+        self._flush_requested = self._flush_done = 0
+        self._delayed = 0  # events of the spool already counted ``spooled``
+        self._next_adoption = 0.0
+
+    @property
+    def spool(self):
+        """The :class:`~eventtracking.spool.Spool`, or None with a memory queue."""
+        return self.log if isinstance(self.log, Spool) else None
 
     # --- callers ---------------------------------------------------------------------------------
 
     def put(self, event):
-        """Queue ``event`` for the thread; never blocks on I/O. Returns False when the queue was full."""
-        with self._condition:
-            if len(self._queue) >= self.max_queue_size:
-                full = True
-            else:
-                full = False
-                self._queue.append((time.monotonic(), event))
-                if self._thread is None:
-                    self._start()
-                elif len(self._queue) == self.batch_size or len(self._queue) == 1:
-                    self._notify()
-        if full:
-            self.counters.increment(QUEUE_FULL)
-            LOG.warning((self.name, QUEUE_FULL),
-                        'Dropped an event for backend %r (%s): %d events wait to be published already',
-                        self.name, QUEUE_FULL, self.max_queue_size)
-        return not full
+        """Append ``event`` to the log, never waiting for the broker; False (counted, logged) when it is refused."""
+        try:
+            waiting = self.log.append(event)
+        except QueueFull:
+            return self._refused(QUEUE_FULL, f'{self.log.max_size} events wait to be published already')
+        except SpoolFull as exc:
+            return self._refused(SPOOL_FULL, f'the spool is full: {exc}')
+        except Exception as exc:  # pylint: disable=broad-except  # the encoder's: TypeError, PicklingError, ...
+            return self._refused(UNSERIALIZABLE, f'it cannot be written to the spool: {type(exc).__name__}')
+        if waiting == 1 or waiting % self.batch_size == 0:
+            self.wake()
+        return True
+
+    def spool_event(self, event):
+        """Write ``event`` to the spool, counted ``spooled`` (the default mode's fallback); False if refused."""
+        if self.put(event):
+            self.counters.increment(SPOOLED)
+            return True
+        return False
+
+    def _refused(self, reason, why):
+        self.counters.increment(reason)
+        LOG.warning((self.name, reason), 'Dropped an event for backend %r (%s): %s', self.name, reason, why)
+        return False
 
     def wake(self):
-        """Make the thread look at the spool (after something was spooled from outside it)."""
+        """Make the thread look at the log now (it is started if it is not running)."""
         with self._condition:
+            self._signals[0] += 1
             if self._thread is None:
                 self._start()
-            self._notify()
+            else:
+                self._condition.notify()
 
     def flush(self, timeout=None):
-        """Publish (or spool) every waiting event now, and try the spool once; True when nothing waits in memory."""
+        """Publish every waiting event now (one try); True when nothing is left in memory."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._condition:
-            if self._thread is None:
-                if not self._queue and self.spool is None:
-                    return True
-                self._start()
-            self._flush_requested += 1
-            wanted = self._flush_requested
-            self._notify()
-            while self._flush_done < wanted:
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    break
-                self._condition.wait(remaining)
-            return not self._queue and not self._in_flight
+            running = self._thread is not None or self._start()
+            if running:
+                self._flush_requested += 1
+                wanted = self._flush_requested
+                self._signals[0] += 1
+                self._condition.notify()
+                while self._flush_done < wanted and self._thread is not None:
+                    remaining = None if deadline is None else deadline - time.monotonic()
+                    if remaining is not None and remaining <= 0:
+                        break
+                    self._condition.wait(remaining)
+        if not running:
+            self._pass(force=True)
+        return self._memory_empty()
+
+    def _memory_empty(self):
+        return self.spool is not None or not self.log.pending()
 
     def shutdown(self, timeout=5.0):
-        """Flush, then stop the thread; True when nothing was left in memory. A later :meth:`put` starts again."""
+        """Publish what waits, stop the thread, let go of the spool files; True when nothing was left in memory.
+
+        A second call does nothing more; a later :meth:`put` starts again.
+        """
         started = time.monotonic()
-        emptied = self.flush(timeout)
         with self._condition:
             thread = self._thread
             self._stopping = True
-            self._notify()
+            self._signals[0] += 1
+            self._condition.notify()
         if thread is not None:
-            thread.join(None if timeout is None else max(0.0, timeout - (time.monotonic() - started)))
-        if self.spool is not None and (thread is None or not thread.is_alive()):
-            self.spool.close()
-        return emptied
-
-    def _notify(self):
-        """Wake the thread (the condition's lock is held)."""
-        self._signals[0] += 1
-        self._condition.notify()
+            thread.join(None if timeout is None else timeout)
+        elif self.spool is None and self.log.pending():
+            self._pass(force=True)  # the thread never started (or cannot, at exit): publish from here
+        left = None if timeout is None else max(0.0, timeout - (time.monotonic() - started))
+        if self._pass_lock.acquire(timeout=-1 if left is None else left):
+            try:
+                self.log.close()
+            finally:
+                self._pass_lock.release()
+        return self._memory_empty()
 
     @property
     def queued(self):
         """Events waiting in memory, including a batch being published."""
+        return 0 if self.spool is not None else self.log.pending()
+
+    def delivery_state(self):
+        """``queued``, ``spooled_events``, ``spooled_bytes``, ``oldest_pending_age``: what waits (for metrics)."""
+        oldest = self.log.oldest_time()
+        spooled = self.spool is not None
+        return {'queued': self.queued, 'spooled_events': self.log.pending() if spooled else 0,
+                'spooled_bytes': self.log.pending_bytes(),
+                'oldest_pending_age': None if oldest is None else max(0.0, self.clock() - oldest)}
+
+    def count_published(self, count):
+        """Add ``count`` events to ``published`` (the caller's own publishes in the default mode)."""
         with self._condition:
-            return len(self._queue) + self._in_flight
+            self.published += count
 
     # --- the thread ------------------------------------------------------------------------------
 
     def _start(self):
+        """Start the thread (the condition's lock is held); False, with no trace left, if it cannot start."""
+        if _EXITING:
+            return False
         self._stopping = False
-        self._thread = threading.Thread(target=_publisher_loop, args=(weakref.ref(self),),
-                                        name=f'eventtracking-publisher-{self.name}', daemon=True)
-        self._thread.start()
+        thread = threading.Thread(target=_publisher_loop, args=(weakref.ref(self),),
+                                  name=f'eventtracking-publisher-{self.name}', daemon=True)
+        try:
+            thread.start()
+        except RuntimeError:  # no new threads at interpreter shutdown, or the system refused one
+            return False
+        self._thread = thread
+        return True
 
-    def _step(self):
-        """One turn of the thread: wait, publish a batch, retry the spool.
-
-        Returns False when the thread must end, True to go on, or, with
-        nothing to do for a while, ``(condition, signals, seen)`` for the
-        thread to wait on without holding the publisher.
-        """
-        batch, flush, stop = self._next_batch()
-        if batch is None:
-            return self._condition, self._signals, flush
-        if batch:
-            self._safely(self._deliver, batch)
-        if self.spool is not None and self.spool.pending() and (
-                not self.backoff.waiting() or ((flush or stop) and not self._queue)):
-            self._safely(self._replay)
+    def _turn(self):
+        """One turn of the thread: returns False to end, else the seconds to sleep (None: until woken)."""
         with self._condition:
-            self._in_flight = 0
-            if flush and not self._queue:
-                self._flush_done = flush
+            flush, stopping = self._flush_requested, self._stopping
+        wait = self._pass(force=bool(flush > self._flush_done or stopping))
+        with self._condition:
+            self._flush_done = max(self._flush_done, flush)
             self._condition.notify_all()
-            if stop and not self._queue:
+            if stopping:
                 self._thread = None
                 return False
-        return True
+        return wait
 
-    def _safely(self, function, *args):
-        """Run one step of the thread; an unexpected error is logged and the thread goes on."""
-        try:
-            function(*args)
-        except Exception:  # pylint: disable=broad-except
-            LOG.exception((self.name, 'thread'), 'Unexpected error in the publisher thread of backend %r', self.name)
-
-    def _next_batch(self):
-        """Wait for a batch to publish (or a flush, a stop, a spool retry); return ``(batch, flush, stop)``.
-
-        With nothing to do for more than :data:`IDLE_RECHECK` seconds, returns
-        ``(None, notifications so far, False)`` at once.
-        """
-        with self._condition:
-            while True:
-                flush = self._flush_requested if self._flush_requested > self._flush_done else 0
-                ready = self._ready(flush)
-                if ready or flush or self._stopping:
-                    break
-                if self.spool is not None and self.spool.pending() and not self.backoff.waiting():
-                    break
-                wait = self._wait_time()
-                if wait is None or wait > IDLE_RECHECK:
-                    return None, self._signals[0], False
-                self._condition.wait(wait)
-            batch = []
-            if ready:
-                while self._queue and len(batch) < self.batch_size:
-                    batch.append(self._queue.popleft()[1])
-            self._in_flight = len(batch)
-            return batch, flush, self._stopping
-
-    def _ready(self, flush):
-        if not self._queue:
-            return False
-        if flush or self._stopping:
-            return True
-        return self._due() and (self.spool is not None or not self.backoff.waiting())
-
-    def _due(self):
-        return len(self._queue) >= self.batch_size or time.monotonic() - self._queue[0][0] >= self.batch_interval
-
-    def _wait_time(self):
-        times = []
-        if self._queue and not self._due():
-            times.append(self._queue[0][0] + self.batch_interval - time.monotonic())
-        if self.backoff.waiting() and (self._queue or (self.spool is not None and self.spool.pending())):
-            times.append(self.backoff.remaining())
-        return max(0.0, min(times)) if times else None
-
-    def _deliver(self, batch):
-        if self.spool is not None and (self.backoff.waiting() or self.spool.pending()):
-            self.spool_batch(batch)
-            return
-        try:
-            self.publish(batch)
-        except Exception as exc:  # pylint: disable=broad-except
-            delay = self.backoff.failed()
-            if self.spool is not None:
-                self.spool_batch(batch)
-                return
-            self.counters.increment(PUBLISH_ERROR, len(batch))
-            LOG.error((self.name, PUBLISH_ERROR),
-                      'Dropped a batch of %d event(s) for backend %r (%s): could not publish it: %r; '
-                      'next attempt in %.1f s', len(batch), self.name, PUBLISH_ERROR, exc, delay)
-        else:
-            self.backoff.succeeded()
-            self.count_published(len(batch))
-
-    def spool_batch(self, batch):
-        """Write ``batch`` to the spool and count it ``spooled``; count ``publish_error`` if the disk refuses.
-
-        An event the spool's encoder refuses is left out and counted
-        ``unserializable``; the others of its batch are spooled.
-        """
-        try:
-            self.spool.append(batch)
-        except (TypeError, ValueError):
-            batch = self._encodable(batch)
-            if not batch:
-                return True
-            return self.spool_batch(batch)
-        except OSError as exc:
-            self.counters.increment(PUBLISH_ERROR, len(batch))
-            LOG.error((self.name, 'spool_write'),
-                      'Dropped a batch of %d event(s) for backend %r (%s): could not write the spool in %s: %r',
-                      len(batch), self.name, PUBLISH_ERROR, self.spool.directory, exc)
-            return False
-        self.counters.increment(SPOOLED, len(batch))
-        LOG.warning((self.name, SPOOLED),
-                    'Spooled %d event(s) for backend %r in %s: the broker is unavailable; they will be published '
-                    'when it is back', len(batch), self.name, self.spool.directory)
-        return True
-
-    def _encodable(self, batch):
-        """The events of ``batch`` the spool can encode; the others are counted ``unserializable`` and logged."""
-        encodable = []
-        for event in batch:
+    def _pass(self, force):
+        """Publish every batch that is due (all of them if ``force``); return seconds until the next is due."""
+        with self._pass_lock:
             try:
-                self.spool.dumps(event)
-            except (TypeError, ValueError):
-                continue
-            encodable.append(event)
-        dropped = len(batch) - len(encodable)
-        self.counters.increment(UNSERIALIZABLE, dropped)
-        LOG.error((self.name, UNSERIALIZABLE),
-                  'Dropped %d event(s) of a batch for backend %r (%s): they cannot be written to the spool',
-                  dropped, self.name, UNSERIALIZABLE)
-        return encodable
+                if self.spool is not None and time.monotonic() >= self._next_adoption:
+                    self._next_adoption = time.monotonic() + ADOPT_INTERVAL
+                    self.log.adopt_orphans()
+                return self._publish_due(force)
+            except Exception:  # pylint: disable=broad-except
+                LOG.exception((self.name, 'thread'), 'Unexpected error in the publisher of backend %r', self.name)
+                return self.backoff.failed()
 
-    def _replay(self):
+    def _publish_due(self, force):
+        while True:
+            if self.backoff.waiting() and not force:
+                return self.backoff.remaining()
+            pending = self.log.pending()
+            if not pending:
+                return None if self.spool is None else ADOPT_INTERVAL
+            if pending < self.batch_size and not force:
+                oldest = self.log.oldest_time()
+                due_in = 0.0 if oldest is None else oldest + self.batch_interval - self.clock()
+                if due_in > 0:
+                    return min(due_in, self.batch_interval)
+            batch = self.log.next_batch(self.batch_size)
+            if batch is None:
+                return None
+            if batch.corrupt:
+                self.counters.increment(SPOOL_CORRUPT, batch.corrupt)
+            if not batch.events:
+                self.log.commit(batch)
+            elif not self._publish(batch):
+                return self.backoff.remaining()
+
+    def _publish(self, batch):
+        count = len(batch.events)
+        started = time.perf_counter()
         try:
-            self.spool.replay(self._publish_spooled)
+            self.publish(batch.events, batch.id)
         except Exception as exc:  # pylint: disable=broad-except
             delay = self.backoff.failed()
-            LOG.warning((self.name, 'replay'),
-                        'Could not publish the spool of backend %r yet: %r; next attempt in %.1f s',
-                        self.name, exc, delay)
-        else:
-            self.backoff.succeeded()
-
-    def _publish_spooled(self, events):
-        self.publish(events)
-        self.count_published(len(events))
-
-    def count_published(self, count):
-        """Add ``count`` events to ``published`` (from any thread)."""
-        with self._published_lock:
-            self.published += count
+            if self.spool is None:
+                self.log.commit(batch)
+                self.counters.increment(PUBLISH_ERROR, count)
+                LOG.error((self.name, PUBLISH_ERROR),
+                          'Dropped a batch of %d event(s) for backend %r (%s): could not publish it: %r; '
+                          'next attempt in %.1f s', count, self.name, PUBLISH_ERROR, exc, delay)
+            else:
+                pending = self.log.pending()
+                if pending > self._delayed:
+                    self.counters.increment(SPOOLED, pending - self._delayed)
+                    self._delayed = pending
+                LOG.warning((self.name, SPOOLED),
+                            'Could not publish backend %r: %r; %d event(s) wait in the spool in %s, next attempt '
+                            'in %.1f s', self.name, exc, pending, self.log.directory, delay)
+            return False
+        seconds = time.perf_counter() - started
+        self.backoff.succeeded()
+        self.log.commit(batch)
+        self._delayed = max(0, self._delayed - count)
+        self.count_published(count)
+        metrics.published(self.name, count, seconds)
+        return True
 
     # --- process life ----------------------------------------------------------------------------
 
     def _after_fork_in_child(self):
         self._reset()
-        self._published_lock = threading.Lock()
         self.published = 0
-        self.backoff.reset_after_fork()
-        if self.spool is not None:
-            self.spool.forget_after_fork()
+        self.log.forget_after_fork()
 
 
 def _publisher_loop(ref):
     """The thread of the publisher ``ref`` (a weak reference): it ends when the publisher stops or is collected."""
-    publisher = ref()
-    if publisher is not None and publisher.spool is not None:
-        publisher._safely(publisher.spool.adopt_orphans)  # pylint: disable=protected-access
     while True:
         publisher = ref()
         if publisher is None:
             return
-        outcome = publisher._step()  # pylint: disable=protected-access
+        condition, signals = publisher._condition, publisher._signals  # pylint: disable=protected-access
+        seen = signals[0]
+        wait = publisher._turn()  # pylint: disable=protected-access
         del publisher
-        if outcome is False:
+        if wait is False:
             return
-        if outcome is not True:
-            condition, signals, seen = outcome
-            del outcome
-            with condition:
-                if signals[0] == seen:
-                    condition.wait(IDLE_RECHECK)
+        with condition:
+            if signals[0] == seen:
+                condition.wait(IDLE_RECHECK if wait is None else min(wait, IDLE_RECHECK))
 
 
 def _shutdown_all():
+    _EXITING.append(True)
     for publisher in list(_PUBLISHERS):
         try:
             publisher.shutdown()

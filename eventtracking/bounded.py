@@ -31,11 +31,12 @@ class CallTimedOut(TimeoutError):
 class _Call:
     """One call handed to a helper thread, run in the caller's :mod:`contextvars` context."""
 
-    __slots__ = ('function', 'args', 'context', 'done', 'result', 'error')
+    __slots__ = ('function', 'args', 'kwargs', 'context', 'done', 'result', 'error')
 
-    def __init__(self, function, args):
+    def __init__(self, function, args, kwargs):
         self.function = function
         self.args = args
+        self.kwargs = kwargs
         self.context = contextvars.copy_context()
         self.done = threading.Event()
         self.result = None
@@ -43,7 +44,7 @@ class _Call:
 
     def run(self):
         try:
-            self.result = self.context.run(self.function, *self.args)
+            self.result = self.context.run(self.function, *self.args, **self.kwargs)
         except BaseException as exc:  # pylint: disable=broad-except  # handed to the waiting caller
             self.error = exc
         self.done.set()
@@ -63,16 +64,16 @@ class BoundedCaller:
         self._busy = 0
         after_fork_in_child(self, BoundedCaller.forget_helpers)
 
-    def __call__(self, function, *args):
-        """Return what ``function(*args)`` returns, raise what it raises, or raise :class:`CallTimedOut`.
+    def __call__(self, function, *args, **kwargs):
+        """Return what ``function(*args, **kwargs)`` returns, raise what it raises, or raise :class:`CallTimedOut`.
 
         Called directly, without a helper, when ``timeout`` is None or no
         thread can be started (at interpreter shutdown, Python 3.12 refuses
         new threads: the flush at exit still publishes, unbounded).
         """
         if self.timeout is None:
-            return function(*args)
-        call = _Call(function, args)
+            return function(*args, **kwargs)
+        call = _Call(function, args, kwargs)
         with self._lock:
             inbox = self._idle.pop() if self._idle else None
             if inbox is None and self._busy >= MAX_BUSY_HELPERS:
@@ -85,7 +86,7 @@ class BoundedCaller:
             except RuntimeError:  # "can't create new thread at interpreter shutdown"
                 with self._lock:
                     self._busy -= 1
-                return function(*args)
+                return function(*args, **kwargs)
         inbox.put(call)
         if not call.done.wait(self.timeout):
             raise CallTimedOut(f'no answer within {self.timeout:g} s')

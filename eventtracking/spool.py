@@ -1,36 +1,171 @@
-"""The spool: batches of events that could not be published yet, kept on disk until the broker is back.
+"""The spool: a write-ahead log of events on local disk, one file per process and backend.
 
-A spool directory holds append-only JSON-lines files, each line one batch::
+Each process appends the events of a backend to its own file in the spool
+directory, named ``<backend>@<host>-<pid>-<created>-<random>.spool`` (the
+backend name %-quoted), and holds an exclusive ``fcntl.flock`` on it for as
+long as it owns it. The lock dies with the process, however it dies, so a
+file whose lock can be taken belongs to nobody: the next process using the
+directory for that backend takes it over and publishes what is left.
 
-    {"backend": "analytics.xapi", "events": [...]}
+A file is a sequence of framed records, one event each::
 
-Each process writes its own file, named ``<backend>@<host>-<pid>-<created>-<random>.jsonl``
-(the backend name %-quoted, ``created`` in seconds since the epoch), and holds an exclusive ``fcntl.flock`` on it for
-as long as it owns it. The lock dies with the process, so a file whose lock
-can be taken belongs to nobody: the next process using the same directory
-for the same backend takes it over, publishes its lines and removes it. Two
-processes can never hold one file.
+    magic (2 bytes) | payload length (4) | wall time (8) | crc32 of the 14 bytes before and the payload (4) | payload
 
-Lines are encoded by the ``dumps``/``loads`` functions given (Celery's JSON,
-``kombu.utils.json``, so a spooled event comes back as the worker would have
-received it). A batch is published at least once: a crash between a
-publish and the note that it was published replays it.
+A record cut short (a process killed in the middle of a write, a full disk) is
+cut off, never glued to the next one; bytes that do not frame a record, or a
+payload that does not decode to an event, are moved aside to
+``<file>.quarantined`` (framed the same way) and never block what follows.
+
+Beside each file, ``<file>.progress`` holds how far the file is published and
+the end of the batch in flight. A batch is read from the log, noted in
+flight, published, then noted done: after a kill at any moment the next owner
+publishes again at most that one batch, with the same batch id (the file's
+name and the batch's offset), so a worker with a de-duplication cache
+delivers it once. A fully published file is removed.
+
+The payload is the event pickled, loaded back by an unpickler that knows only
+the value types Celery's JSON serializer round-trips (datetimes, dates,
+times, ``Decimal``, ``UUID``, time zones): an event comes back as equal
+objects of the same types and is serialized by Celery when it is published.
+The spool directory is trusted as the application's own files are.
 """
 
 import fcntl
+import io
 import logging
 import os
+import pickle
 import socket
+import struct
 import threading
 import time
 import uuid
+import zlib
 from urllib.parse import quote, unquote
 
 from eventtracking.ratelimit import RateLimitedLog
 
 LOG = RateLimitedLog(logging.getLogger(__name__))
 
-SUFFIX = '.jsonl'
+SUFFIX = '.spool'
+PROGRESS = '.progress'
+QUARANTINED = '.quarantined'
+
+DEFAULT_MAX_BYTES = 1 << 30
+"""The default ``spool_max_bytes``: pending bytes of one backend's spool files held by one process."""
+
+FSYNC_MODES = ('never', 'batch', 'always')
+"""``spool_fsync``: never (the page cache survives a killed process), before each batch is published, or after
+every event written."""
+
+ROTATE_BYTES = 16 << 20
+"""A fully published own file at least this long is removed and a new one started (else it is reused)."""
+
+MAGIC = b'\xe7\x5a'
+_HEAD = struct.Struct('<2sId')
+_CRC = struct.Struct('<I')
+HEADER = _HEAD.size + _CRC.size
+MAX_RECORD = 1 << 26
+_PROGRESS = struct.Struct('<QQI')
+
+_ALLOWED = {
+    'datetime': {'datetime', 'date', 'time', 'timedelta', 'timezone'},
+    'decimal': {'Decimal'},
+    'uuid': {'UUID', 'SafeUUID'},
+    'zoneinfo': {'ZoneInfo'},
+    'zoneinfo._common': {'load_tzdata'},
+    'collections': {'OrderedDict'},
+    'pytz': {'_p', '_UTC', 'timezone'},
+    'dateutil.tz.tz': {'tzutc', 'tzoffset', 'tzlocal'},
+}
+
+
+class SpoolFull(OSError):
+    """The spool could not take the event: over ``spool_max_bytes``, or the disk refused it."""
+
+
+class _Unpickler(pickle.Unpickler):
+    def find_class(self, module, name):
+        if name in _ALLOWED.get(module, ()):
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f'{module}.{name} is not an event value')
+
+
+def encode(event):
+    """The payload of one record; ``TypeError``/``ValueError`` (and pickle's errors) for an event it cannot hold."""
+    return pickle.dumps(event, protocol=5)
+
+
+def decode(payload):
+    """The event of a payload; raises when it is no event (a dict)."""
+    event = _Unpickler(io.BytesIO(payload)).load()
+    if not isinstance(event, dict):
+        raise ValueError(f'a record holds a {type(event).__name__}, not an event')
+    return event
+
+
+def frame(payload, when):
+    """One record: the header of ``payload`` written at wall time ``when``, then the payload."""
+    head = _HEAD.pack(MAGIC, len(payload), when)
+    return head + _CRC.pack(zlib.crc32(payload, zlib.crc32(head))) + payload
+
+
+def _record_at(descriptor, position, end):
+    """``(length, when, payload)`` of the record at ``position``, ``'torn'`` when one starts there and runs past
+    ``end``, or None when no record starts there."""
+    header = os.pread(descriptor, HEADER, position)
+    if len(header) < HEADER or position + HEADER > end:
+        return 'torn' if header[:len(MAGIC)] == MAGIC[:len(header)] else None
+    magic, length, when = _HEAD.unpack_from(header)
+    if magic != MAGIC or length > MAX_RECORD:
+        return None
+    if position + HEADER + length > end:
+        return 'torn'
+    payload = os.pread(descriptor, length, position + HEADER)
+    if len(payload) != length or zlib.crc32(payload, zlib.crc32(header[:_HEAD.size])) != _CRC.unpack_from(
+            header, _HEAD.size)[0]:
+        return None
+    return HEADER + length, when, payload
+
+
+def _next_record(descriptor, position, end):
+    """Where the next intact record after ``position`` starts (``end`` if none does)."""
+    while position < end:
+        chunk = os.pread(descriptor, min(1 << 20, end - position), position)
+        if not chunk:
+            return end
+        index = chunk.find(MAGIC[:1])
+        while index >= 0:
+            found = _record_at(descriptor, position + index, end)
+            if isinstance(found, tuple):
+                return position + index
+            index = chunk.find(MAGIC[:1], index + 1)
+        position += len(chunk)
+    return end
+
+
+def scan(descriptor, start, end, limit=None):
+    """Read the records of a file from ``start`` to ``end``: ``(records, stop)``.
+
+    ``records`` is a list of ``(start, stop, when, payload)``; bytes that frame
+    no record come as one item whose payload is None. It ends after ``limit``
+    records, at ``end``, or where a record cut short begins (``stop`` says where).
+    """
+    records = []
+    position = start
+    while position < end and (limit is None or len(records) < limit):
+        found = _record_at(descriptor, position, end)
+        if found == 'torn' and _next_record(descriptor, position + 1, end) == end:
+            break
+        if isinstance(found, tuple):
+            length, when, payload = found
+            records.append((position, position + length, when, payload))
+            position += length
+            continue
+        resume = _next_record(descriptor, position + 1, end)
+        records.append((position, resume, None, None))
+        position = resume
+    return records, position
 
 
 def file_prefix(backend_name):
@@ -45,14 +180,18 @@ def backend_of(filename):
     return unquote(filename.split('@', 1)[0])
 
 
-def try_lock(path):
-    """Open ``path`` and take its exclusive lock without waiting; return the descriptor, or None.
-
-    None when another process holds the lock, or when the file is gone or
-    was removed by its last owner between the listing and the lock.
-    """
+def owner_pid(filename):
+    """The process id in a spool file's name (None if the name does not say)."""
     try:
-        descriptor = os.open(path, os.O_RDWR | os.O_APPEND)
+        return int(filename.split('@', 1)[1].rsplit('-', 3)[-3])
+    except (ValueError, IndexError):
+        return None
+
+
+def try_lock(path):
+    """Open ``path`` and take its exclusive lock without waiting; return the descriptor, or None."""
+    try:
+        descriptor = os.open(path, os.O_RDWR)
     except OSError:
         return None
     try:
@@ -65,182 +204,301 @@ def try_lock(path):
     return descriptor
 
 
-READ_CHUNK = 1 << 20
-"""Bytes read from a spool file at a time: a spool of any size is read in constant memory (plus one line)."""
+def read_progress(path):
+    """``(published up to, end of the batch in flight or 0)`` from a progress file; ``(0, 0)`` if unreadable."""
+    try:
+        with open(path, 'rb') as file:
+            data = file.read(_PROGRESS.size)
+        committed, in_flight, crc = _PROGRESS.unpack(data)
+    except (OSError, struct.error):
+        return 0, 0
+    if zlib.crc32(data[:16]) != crc:
+        return 0, 0
+    return committed, in_flight
 
 
-def read_batches(descriptor, offset=0, chunk=READ_CHUNK):
-    """Yield ``(line, end offset)`` for every complete line of the file from ``offset``, reading ``chunk`` bytes
-    at a time (the file's size when this starts is where it stops; a line cut short there is left)."""
-    size = os.fstat(descriptor).st_size
-    position = offset
-    pending = b''
-    while position + len(pending) < size:
-        data = os.pread(descriptor, min(chunk, size - position - len(pending)), position + len(pending))
-        if not data:
-            return
-        lines = (pending + data).split(b'\n')
-        pending = lines.pop()
-        for line in lines:
-            position += len(line) + 1
-            yield line + b'\n', position
+class Batch:
+    """Events read from the log: their file, byte range, id, and how many records were quarantined."""
+
+    __slots__ = ('file', 'start', 'stop', 'events', 'records', 'corrupt')
+
+    def __init__(self, file, start, stop, events, records, corrupt):
+        self.file, self.start, self.stop = file, start, stop
+        self.events, self.records, self.corrupt = events, records, corrupt
+
+    @property
+    def id(self):  # pylint: disable=invalid-name
+        """The same for every republish of this batch."""
+        return f'{os.path.basename(self.file.path)[:-len(SUFFIX)]}:{self.start}'
 
 
 class _File:
-    __slots__ = ('path', 'descriptor', 'offset', 'pending')
+    __slots__ = ('path', 'descriptor', 'progress', 'committed', 'in_flight', 'end', 'events')
 
-    def __init__(self, path, descriptor, pending=0):
-        self.path = path
-        self.descriptor = descriptor
-        self.offset = 0
-        self.pending = pending
+    def __init__(self, path, descriptor, committed=0, in_flight=0):
+        self.path, self.descriptor = path, descriptor
+        self.progress = os.open(path[:-len(SUFFIX)] + PROGRESS, os.O_RDWR | os.O_CREAT, 0o600)
+        self.committed, self.in_flight = committed, in_flight
+        self.end = committed
+        self.events = 0
+
+    def note_progress(self):
+        data = struct.pack('<QQ', self.committed, self.in_flight)
+        os.pwrite(self.progress, data + _CRC.pack(zlib.crc32(data)), 0)
+
+    def release(self, remove):
+        if remove:
+            for path in (self.path, self.path[:-len(SUFFIX)] + PROGRESS):
+                try:
+                    os.unlink(path)
+                except OSError:
+                    pass
+        for descriptor in (self.progress, self.descriptor):
+            try:
+                os.close(descriptor)
+            except OSError:
+                pass
 
 
-class Spool:
-    """The spool files of one backend in ``directory``: this process's own, and those it took over."""
+class Spool:  # pylint: disable=too-many-instance-attributes
+    """The spool files of one backend in ``directory``: this process's own, and those it took over.
 
-    def __init__(self, directory, backend_name, dumps, loads):
-        self.directory = directory
+    :meth:`append` is called by any thread; :meth:`adopt_orphans`,
+    :meth:`next_batch`, :meth:`commit` by one publishing thread at a time.
+    """
+
+    def __init__(self, directory, backend_name, max_bytes=DEFAULT_MAX_BYTES, fsync='never', clock=time.time):
+        self.directory = str(directory)
         self.backend_name = backend_name
-        self.dumps = dumps
-        self.loads = loads
+        self.max_bytes = max_bytes
+        self.fsync = fsync
+        self.clock = clock
         self._prefix = file_prefix(backend_name)
         self._lock = threading.Lock()
         self._own = None
         self._adopted = []
+        self._bytes = 0
 
-    def pending(self):
-        """Events written to the spool files this process holds and not yet published."""
+    # --- any thread ------------------------------------------------------------------------------
+
+    def append(self, event):
+        """Write ``event`` as one record of this process's own file; return the events pending in it.
+
+        ``SpoolFull`` when over ``max_bytes`` or the disk refuses (nothing of
+        the record is left); the encoder's errors for an event it cannot hold.
+        """
+        record = frame(encode(event), self.clock())
         with self._lock:
-            return sum(file.pending for file in self._files())
+            if self._bytes + len(record) > self.max_bytes:
+                raise SpoolFull(f'{self._bytes} bytes pending, spool_max_bytes is {self.max_bytes}')
+            own = self._own or self._create()
+            try:
+                written = os.pwrite(own.descriptor, record, own.end)
+            except OSError as exc:
+                self._cut(own)
+                raise SpoolFull(f'could not write {own.path}: {exc.strerror}') from exc
+            if written != len(record):
+                self._cut(own)
+                raise SpoolFull(f'short write to {own.path}: {written} of {len(record)} bytes')
+            own.end += written
+            own.events += 1
+            self._bytes += written
+            if self.fsync == 'always':
+                os.fsync(own.descriptor)
+            return own.events
 
-    def _files(self):
-        return self._adopted + ([self._own] if self._own is not None else [])
-
-    def append(self, events):
-        """Write ``events`` as one line of this process's own file; ``OSError`` if the disk refuses."""
-        line = self.dumps({'backend': self.backend_name, 'events': events}).encode('utf-8') + b'\n'
-        with self._lock:
-            if self._own is None:
-                self._own = self._create()
-            written = os.write(self._own.descriptor, line)
-            if written != len(line):
-                raise OSError(f'short write to {self._own.path}: {written} of {len(line)} bytes')
-            self._own.pending += len(events)
+    def _cut(self, own):
+        """Cut a partial record off the own file; if that fails, publish the file to its end and start another."""
+        try:
+            os.ftruncate(own.descriptor, own.end)
+        except OSError:
+            self._adopted.append(own)
+            self._own = None
 
     def _create(self):
         os.makedirs(self.directory, exist_ok=True)
         name = f'{self._prefix}{socket.gethostname()}-{os.getpid()}-{int(time.time())}-{uuid.uuid4().hex[:8]}'
         temporary = os.path.join(self.directory, f'.{name}.tmp')
-        descriptor = os.open(temporary, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o600)
+        descriptor = os.open(temporary, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
         fcntl.flock(descriptor, fcntl.LOCK_EX)
         path = os.path.join(self.directory, name + SUFFIX)
         os.rename(temporary, path)
-        return _File(path, descriptor)
+        self._own = _File(path, descriptor)
+        return self._own
+
+    def pending(self):
+        """Events written to the files this process holds and not yet published."""
+        with self._lock:
+            return sum(file.events for file in self._files())
+
+    def pending_bytes(self):
+        """Bytes of the files this process holds not yet published."""
+        return self._bytes
+
+    def _files(self):
+        return self._adopted + ([self._own] if self._own is not None else [])
+
+    def oldest_time(self):
+        """The wall time the oldest pending event was written (None when nothing is pending)."""
+        with self._lock:
+            files = [file for file in self._files() if file.events]
+        for file in files:
+            found = _record_at(file.descriptor, file.committed, file.end)
+            if isinstance(found, tuple):
+                return found[1]
+            return 0.0  # quarantine ahead: due now
+        return None
+
+    # --- the publishing thread -------------------------------------------------------------------
 
     def adopt_orphans(self):
-        """Take over the files of this backend that no live process holds; return how many events they hold."""
+        """Take over the files of this backend that no live process holds; return how many events they hold.
+
+        Files are read with no lock held that :meth:`append` takes. A record
+        cut short at the end of a file is cut off.
+        """
         try:
             names = sorted(os.listdir(self.directory))
         except OSError:
             return 0
-        taken = 0
         with self._lock:
             held = {file.path for file in self._files()}
-            for name in names:
-                path = os.path.join(self.directory, name)
-                if not name.startswith(self._prefix) or not name.endswith(SUFFIX) or path in held:
-                    continue
-                descriptor = try_lock(path)
-                if descriptor is None:
-                    continue
-                file = _File(path, descriptor)
-                file.pending = sum(self._count(line) for line, _ in read_batches(descriptor))
+        taken = 0
+        for name in names:
+            path = os.path.join(self.directory, name)
+            if name.endswith(PROGRESS) and not os.path.exists(path[:-len(PROGRESS)] + SUFFIX):
+                _unlink(path)  # left by an owner killed while it removed a published file
+            if not name.startswith(self._prefix) or not name.endswith(SUFFIX) or path in held:
+                continue
+            descriptor = try_lock(path)
+            if descriptor is None:
+                continue
+            file = self._take(path, descriptor)
+            with self._lock:
                 self._adopted.append(file)
-                taken += file.pending
+                self._bytes += file.end - file.committed
+            taken += file.events
         if taken:
             LOG.warning(('spool', self.backend_name, 'adopted'),
                         'Took over %d spooled event(s) of backend %r left by a process that ended', taken,
                         self.backend_name)
         return taken
 
-    def _count(self, line):
-        try:
-            return len(self.loads(line)['events'])
-        except Exception:  # pylint: disable=broad-except
-            return 0
+    def _take(self, path, descriptor):
+        committed, in_flight = read_progress(path[:-len(SUFFIX)] + PROGRESS)
+        size = os.fstat(descriptor).st_size
+        committed = min(committed, size)
+        records, stop = scan(descriptor, committed, size)
+        if stop < size:
+            LOG.warning(('spool', self.backend_name, 'torn'),
+                        'Cut off a record cut short at the end of spool file %s (its writer was killed mid-write)',
+                        path)
+            os.ftruncate(descriptor, stop)
+        file = _File(path, descriptor, committed, in_flight if committed < in_flight <= stop else 0)
+        file.end = stop
+        file.events = sum(1 for record in records if record[3] is not None)
+        return file
 
-    def replay(self, publish):
-        """Publish every spooled batch, oldest file first, with ``publish(events)``; stop at the first failure.
+    def next_batch(self, limit):
+        """The next batch to publish, oldest file first (None when nothing is pending), noted in flight on disk.
 
-        Returns True when nothing is left. The exception ``publish`` raised
-        propagates; the batches before it are not published again.
+        The batch a killed owner had in flight comes first, whole. Records
+        that cannot be read are quarantined on the way (``batch.corrupt``).
         """
         with self._lock:
             files = self._files()
         for file in files:
-            for line, end in read_batches(file.descriptor, file.offset):
-                events = self._decode(line, file)
-                if events:
-                    publish(events)
-                with self._lock:
-                    file.offset = end
-                    file.pending = max(0, file.pending - len(events))
-            self._finish(file)
-        with self._lock:
-            return not any(file.pending for file in self._files())
+            with self._lock:
+                end = file.end
+            if file.committed >= end:
+                self._finish(file)
+                continue
+            if self.fsync == 'batch':
+                os.fsync(file.descriptor)
+            if file.in_flight > file.committed:
+                records, stop = scan(file.descriptor, file.committed, file.in_flight)
+            else:
+                records, stop = scan(file.descriptor, file.committed, end, limit)
+            events, corrupt = [], 0
+            for start, stop_, _, payload in records:
+                try:
+                    events.append(decode(payload) if payload is not None else None)
+                except Exception:  # pylint: disable=broad-except  # any unpickling error: a record that is no event
+                    events.append(None)
+                if events[-1] is None:
+                    corrupt += 1
+                    self._quarantine(file, start, stop_)
+            file.in_flight = stop
+            file.note_progress()
+            good = [event for event in events if event is not None]
+            return Batch(file, file.committed, stop, good, sum(1 for r in records if r[3] is not None), corrupt)
+        return None
 
-    def _decode(self, line, file):
+    def _quarantine(self, file, start, stop):
+        data = os.pread(file.descriptor, stop - start, start)
+        path = file.path[:-len(SUFFIX)] + QUARANTINED
+        descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
-            return self.loads(line)['events']
-        except Exception:  # pylint: disable=broad-except
-            LOG.error(('spool', self.backend_name, 'corrupt'),
-                      'Skipped an unreadable line of spool file %s (a write cut short?)', file.path)
-            return []
+            os.write(descriptor, frame(data, self.clock()))
+        finally:
+            os.close(descriptor)
+        LOG.error(('spool', self.backend_name, 'corrupt'),
+                  'Moved %d unreadable byte(s) of spool file %s aside to %s', stop - start, file.path, path)
+
+    def commit(self, batch):
+        """Note ``batch`` published: on disk first, then remove its file if it is all published."""
+        file = batch.file
+        with self._lock:
+            file.committed = batch.stop
+            file.in_flight = 0
+            file.events = max(0, file.events - batch.records)
+            self._bytes = max(0, self._bytes - (batch.stop - batch.start))
+        file.note_progress()
+        self._finish(file)
 
     def _finish(self, file):
-        """Remove a file all of whose lines were published; empty this process's own file instead."""
         with self._lock:
-            if file.offset < os.fstat(file.descriptor).st_size:
+            if file.committed < file.end:
                 return
             if file is self._own:
-                os.ftruncate(file.descriptor, 0)
-                file.offset = 0
-                file.pending = 0
+                if file.end < ROTATE_BYTES:
+                    return
+                self._own = None
+            elif file in self._adopted:
+                self._adopted.remove(file)
+            else:
                 return
-            self._adopted.remove(file)
-        _remove(file)
+        file.release(remove=True)
 
     def close(self):
-        """Let go of every file: an empty one is removed, one with events left is left for the next process."""
+        """Let go of every file: a published one is removed, one with events left is left for the next process."""
         with self._lock:
             files = self._files()
             self._own = None
             self._adopted = []
+            self._bytes = 0
         for file in files:
-            if os.fstat(file.descriptor).st_size <= file.offset:
-                _remove(file)
-            else:
-                os.close(file.descriptor)
+            file.release(remove=file.committed >= file.end)
 
     def forget_after_fork(self):
-        """In a child process after ``fork``: drop the parent's files (its descriptors stay the parent's)."""
+        """In a child process after ``fork``: drop the parent's files (the parent keeps its locks)."""
         for file in self._files():
-            try:
-                os.close(file.descriptor)
-            except OSError:
-                pass
+            for descriptor in (file.descriptor, file.progress):
+                try:
+                    os.close(descriptor)
+                except OSError:
+                    pass
         self._lock = threading.Lock()
         self._own = None
         self._adopted = []
+        self._bytes = 0
 
 
-def _remove(file):
+def _unlink(path):
     try:
-        os.unlink(file.path)
+        os.unlink(path)
     except OSError:
         pass
-    os.close(file.descriptor)
 
 
 def spool_files(directory):
@@ -260,24 +518,62 @@ def created_at(filename):
         return None
 
 
-def describe(path, loads):
-    """``{'events': n, 'batches': n, 'size': bytes, 'held': bool}`` for one spool file.
-
-    ``held`` is True while a live process owns the file (it will publish it
-    itself); the lock taken to find out is let go at once.
-    """
-    descriptor = try_lock(path)
-    held = descriptor is None
-    if held:
-        descriptor = os.open(path, os.O_RDONLY)
+def _count_records(path):
     try:
-        events = batches = 0
-        for line, _ in read_batches(descriptor):
-            batches += 1
-            try:
-                events += len(loads(line)['events'])
-            except Exception:  # pylint: disable=broad-except
-                pass
-        return {'events': events, 'batches': batches, 'size': os.fstat(descriptor).st_size, 'held': held}
+        descriptor = os.open(path, os.O_RDONLY)
+    except OSError:
+        return 0, 0, None
+    try:
+        size = os.fstat(descriptor).st_size
+        records, _ = scan(descriptor, 0, size)
+        times = [when for _, _, when, payload in records if payload is not None]
+        return len(times), size, min(times) if times else None
     finally:
         os.close(descriptor)
+
+
+def spool_status(directory, now=None):
+    """What waits in a spool directory, read-only: one dict per spool file and per quarantine file.
+
+    A spool file's dict: ``path``, ``backend``, ``events`` and ``bytes``
+    pending, ``oldest_age`` (seconds, None when nothing is pending),
+    ``owner_pid``, ``state`` (``'live'`` while a process holds it,
+    ``'orphaned'`` otherwise) and ``quarantined`` (records moved aside from
+    it). A quarantine file's dict has ``state`` ``'quarantined'`` and counts
+    its records in ``events`` and ``quarantined``.
+    """
+    now = time.time() if now is None else now
+    try:
+        names = sorted(os.listdir(directory))
+    except OSError:
+        return []
+    found = []
+    for name in names:
+        path = os.path.join(str(directory), name)
+        base = path[:-len(SUFFIX)] if name.endswith(SUFFIX) else path[:-len(QUARANTINED)]
+        if name.endswith(SUFFIX) and backend_of(name) is not None:
+            found.append(_file_status(path, base, now))
+        elif name.endswith(QUARANTINED) and '@' in name:
+            count, size, oldest = _count_records(path)
+            found.append({'path': path, 'backend': unquote(name.split('@', 1)[0]), 'events': count, 'bytes': size,
+                          'oldest_age': None if oldest is None else max(0.0, now - oldest),
+                          'owner_pid': None, 'state': 'quarantined', 'quarantined': count})
+    return found
+
+
+def _file_status(path, base, now):
+    name = os.path.basename(path)
+    descriptor = try_lock(path)
+    state = 'live' if descriptor is None else 'orphaned'
+    if descriptor is None:
+        descriptor = os.open(path, os.O_RDONLY)
+    try:
+        size = os.fstat(descriptor).st_size
+        committed = min(read_progress(base + PROGRESS)[0], size)
+        records, _ = scan(descriptor, committed, size)
+    finally:
+        os.close(descriptor)
+    times = [when for _, _, when, payload in records if payload is not None]
+    return {'path': path, 'backend': backend_of(name), 'events': len(times), 'bytes': size - committed,
+            'oldest_age': max(0.0, now - min(times)) if times else None, 'owner_pid': owner_pid(name),
+            'state': state, 'quarantined': _count_records(base + QUARANTINED)[0]}

@@ -59,7 +59,16 @@ QUEUE_FULL = 'queue_full'
 """A batching ``AsyncRoutingBackend``'s queue held ``max_queue_size`` events: the new one was dropped."""
 
 SPOOLED = 'spooled'
-"""An ``AsyncRoutingBackend`` could not publish a batch and wrote it to its spool: delayed, not lost."""
+"""An ``AsyncRoutingBackend`` could not publish its events yet: they wait in its spool, delayed, not lost."""
+
+SPOOL_FULL = 'spool_full'
+"""An ``AsyncRoutingBackend``'s spool was over ``spool_max_bytes``, or the disk refused the event: dropped."""
+
+SPOOL_CORRUPT = 'spool_corrupt'
+"""A spool record could not be read back as an event: moved aside to a ``.quarantined`` file, not published."""
+
+DUPLICATE = 'duplicate'
+"""A Celery worker skipped a batch whose id its de-duplication cache had seen: delivered once already."""
 
 UNREGISTERED = 'unregistered'
 """``EventTypeValidator`` saw an event whose name no registered event type has."""

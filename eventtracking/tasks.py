@@ -27,7 +27,7 @@ except ImportError as exc:
 from eventtracking.events import event_name
 from eventtracking.isolation import copy_event
 from eventtracking.processors.exceptions import NoBackendEnabled, NoTransformerImplemented
-from eventtracking.stats import BACKEND_ERROR
+from eventtracking.stats import BACKEND_ERROR, DUPLICATE
 from eventtracking.tracker import get_tracker
 
 logger = get_task_logger(__name__)
@@ -106,27 +106,30 @@ def send_event(self, backend_name, processed_event, nested_backends=None):
     except Exception as exc:  # pylint: disable=broad-except
         logger.exception('[send_event] Failed to send event [%s] with backend [%s], [%r]', name, backend_name, exc)
         raise self.retry(exc=exc, countdown=COUNTDOWN, max_retries=MAX_RETRIES)
+    if isinstance(failed, (list, tuple)) and failed:
+        _retry_or_give_up(self, backend, backend_name, list(failed), f'event [{name}]', 1,
+                          (backend_name, processed_event), {})
 
-    if not isinstance(failed, (list, tuple)) or not failed:
-        return
-    failed = list(failed)
-    if self.request.retries >= MAX_RETRIES:
+
+def _retry_or_give_up(task, backend, backend_name, failed_backends, what, events, args, kwargs):
+    """Retry ``task`` for the nested backends that failed, or, when its retries ran out, count and log them.
+
+    ``events`` is how many events each failed backend lost; ``args`` and
+    ``kwargs`` are the retry's (``nested_backends`` is added).
+    """
+    label = task.name.rsplit('.', 1)[-1]
+    if task.request.retries >= MAX_RETRIES:
         counters = getattr(backend, 'counters', None)
         if counters is not None:
-            counters.increment(BACKEND_ERROR, len(failed))
-        logger.error(
-            '[send_event] Gave up on event [%s] for backend(s) %s of [%s] after %d retries (%s)',
-            name, ', '.join(failed), backend_name, self.request.retries, BACKEND_ERROR,
-        )
+            counters.increment(BACKEND_ERROR, len(failed_backends) * events)
+        logger.error('[%s] Gave up on %s for backend(s) %s of [%s] after %d retries (%s)', label, what,
+                     ', '.join(failed_backends), backend_name, task.request.retries, BACKEND_ERROR)
         return
-    logger.warning(
-        '[send_event] Event [%s] failed in backend(s) %s of [%s]; retrying them in %ss (retry %d of %d)',
-        name, ', '.join(failed), backend_name, COUNTDOWN, self.request.retries + 1, MAX_RETRIES,
-    )
-    raise self.retry(
-        args=(backend_name, processed_event), kwargs={'nested_backends': failed},
-        countdown=COUNTDOWN, max_retries=MAX_RETRIES,
-    )
+    logger.warning('[%s] %s failed in backend(s) %s of [%s]; retrying them in %ss (retry %d of %d)', label,
+                   what[0].upper() + what[1:], ', '.join(failed_backends), backend_name, COUNTDOWN,
+                   task.request.retries + 1, MAX_RETRIES)
+    raise task.retry(args=args, kwargs={**kwargs, 'nested_backends': failed_backends},
+                     countdown=COUNTDOWN, max_retries=MAX_RETRIES)
 
 
 def find_backend(tracker, backend_name):
@@ -147,7 +150,7 @@ def find_backend(tracker, backend_name):
 
 
 @shared_task(bind=True, base=SendEventTask)
-def send_events(self, backend_name, events, nested_backends=None):
+def send_events(self, backend_name, events, nested_backends=None, batch_id=None):
     """Send the batch ``events`` to the nested backends of the tracker's backend ``backend_name``.
 
     Published by a batching ``AsyncRoutingBackend``. A nested backend with a
@@ -157,10 +160,19 @@ def send_events(self, backend_name, events, nested_backends=None):
     with only the events that failed, after :data:`COUNTDOWN` seconds, at most
     :data:`MAX_RETRIES` times; then they are logged at ERROR and counted as
     ``backend_error`` (one per event and backend).
+
+    ``batch_id`` is the same on every publish of one batch. With a
+    de-duplication cache (see :func:`is_duplicate`) a batch id seen before is
+    skipped and counted ``duplicate``; a retry of this task is not checked again.
     """
     _set_code_owner(self.__module__)
     try:
         backend = find_backend(get_tracker(), backend_name)
+        if nested_backends is None and batch_id is not None and is_duplicate(backend_name, batch_id):
+            backend.counters.increment(DUPLICATE, len(events))
+            logger.warning('[send_events] Skipped a batch of %d event(s) for backend [%s] (%s): batch %s was '
+                           'delivered already', len(events), backend_name, DUPLICATE, batch_id)
+            return
         failed_backends, failed_events = backend.send_batch_to_backends(
             [copy_event(event) for event in events], backend_names=nested_backends,
         )
@@ -168,16 +180,38 @@ def send_events(self, backend_name, events, nested_backends=None):
         logger.exception('[send_events] Failed to send %d event(s) with backend [%s], [%r]',
                          len(events), backend_name, exc)
         raise self.retry(exc=exc, countdown=COUNTDOWN, max_retries=MAX_RETRIES)
-    if not failed_backends:
-        return
-    retry_events = [events[index] for index in failed_events]
-    if self.request.retries >= MAX_RETRIES:
-        backend.counters.increment(BACKEND_ERROR, len(failed_backends) * len(retry_events))
-        logger.error('[send_events] Gave up on %d event(s) for backend(s) %s of [%s] after %d retries (%s)',
-                     len(retry_events), ', '.join(failed_backends), backend_name, self.request.retries, BACKEND_ERROR)
-        return
-    logger.warning('[send_events] %d event(s) failed in backend(s) %s of [%s]; retrying them in %ss (retry %d of %d)',
-                   len(retry_events), ', '.join(failed_backends), backend_name, COUNTDOWN,
-                   self.request.retries + 1, MAX_RETRIES)
-    raise self.retry(args=(backend_name, retry_events), kwargs={'nested_backends': failed_backends},
-                     countdown=COUNTDOWN, max_retries=MAX_RETRIES)
+    if failed_backends:
+        retry_events = [events[index] for index in failed_events]
+        _retry_or_give_up(self, backend, backend_name, failed_backends, f'{len(retry_events)} event(s)',
+                          len(retry_events), (backend_name, retry_events), {'batch_id': batch_id})
+
+
+DEDUP_CACHE_SETTING = 'EVENT_TRACKING_DEDUP_CACHE'
+DEDUP_TTL_SETTING = 'EVENT_TRACKING_DEDUP_TTL'
+DEFAULT_DEDUP_TTL = 86400
+
+
+def is_duplicate(backend_name, batch_id):
+    """Whether the worker delivered batch ``batch_id`` of ``backend_name`` already: False without a cache.
+
+    The cache is the Django cache alias in ``EVENT_TRACKING_DEDUP_CACHE``
+    (shared by every worker: Redis, Memcached); the id is added to it for
+    ``EVENT_TRACKING_DEDUP_TTL`` seconds (default a day) when the batch is
+    first delivered. An unreachable cache lets the batch through.
+    """
+    # Django is a layer above the tasks: its settings name the cache, so it is imported only when asked.
+    try:
+        from django.conf import settings  # pylint: disable=import-outside-toplevel
+        alias = getattr(settings, DEDUP_CACHE_SETTING, None)
+    except Exception:  # pylint: disable=broad-except  # no Django, or settings not configured
+        return False
+    if not alias:
+        return False
+    from django.core.cache import caches  # pylint: disable=import-outside-toplevel
+    ttl = getattr(settings, DEDUP_TTL_SETTING, DEFAULT_DEDUP_TTL)
+    try:
+        return not caches[alias].add(f'eventtracking:batch:{backend_name}:{batch_id}', 1, ttl)
+    except Exception:  # pylint: disable=broad-except
+        logger.warning('[send_events] The de-duplication cache %r failed; delivering batch %s anyway', alias,
+                       batch_id, exc_info=True)
+        return False

@@ -1,98 +1,193 @@
-"""The spool: JSON-lines files of unpublished batches, owned by one process at a time through flock."""
+"""The spool: a write-ahead log of framed records, owned by one process at a time through flock, progress on disk."""
 
 import os
 import uuid
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 
 import pytest
 
+from eventtracking import spool as spool_module
 from eventtracking.backoff import Backoff
-from eventtracking.batching import BatchPublisher
-from eventtracking.spool import Spool, backend_of, spool_files
-from eventtracking.stats import EventCounters
-
-from kombu.utils import json  # pylint: disable=wrong-import-order  # kombu comes with the celery extra
+from eventtracking.spool import Spool, SpoolFull, backend_of, frame, spool_files, spool_status
 
 
-def spool(directory, name='analytics.xapi'):
-    return Spool(str(directory), name, json.dumps, json.loads)
+def event(number, **data):
+    return {'name': 'edx.test.spool', 'data': {'seq': number, **data}}
 
 
-def test_spooled_batches_come_back_as_celery_json_would_deliver_them(tmp_path):
+def drain(spool, limit=100):
+    """Publish everything (as a publisher would): the batches, as (id, events)."""
+    batches = []
+    batch = spool.next_batch(limit)
+    while batch is not None:
+        batches.append((batch.id, batch.events))
+        spool.commit(batch)
+        batch = spool.next_batch(limit)
+    return batches
+
+
+def seqs(batches):
+    return [item['data']['seq'] for _, events in batches for item in events]
+
+
+def own_path(spool):
+    [(path, _)] = spool_files(spool.directory)
+    return path
+
+
+def test_events_come_back_as_equal_values_of_the_same_types(tmp_path):
     india = timezone(timedelta(hours=5, minutes=30))
-    first = [{'name': 'edx.a', 'data': {'at': datetime(2024, 2, 29, 23, 59, 58, 123456, tzinfo=india),
-                                        'due': date(2024, 12, 31), 'price': Decimal('9.99'),
-                                        'id': uuid.UUID(int=7), 'naive': datetime(2024, 1, 1, 8, 0)}}]
-    second = [{'name': 'edx.b', 'data': {'seq': 1}}, {'name': 'edx.c', 'data': {'tuple': (1, 2)}}]
-    owner = spool(tmp_path)
-    owner.append(first)
-    owner.append(second)
-    assert owner.pending() == 3
+    values = {'at': datetime(2024, 2, 29, 23, 59, 58, 123456, tzinfo=india), 'due': date(2024, 12, 31),
+              'when': time(8, 30), 'price': Decimal('9.99'), 'id': uuid.UUID(int=7),
+              'naive': datetime(2024, 1, 1, 8, 0), 'nested': [{'a': None, 'b': 1.5, 'c': True}]}
+    log = Spool(tmp_path, 'analytics.xapi')
+    log.append(event(0, **values))
+    assert log.pending() == 1
 
-    published = []
-    assert owner.replay(published.append) is True
+    [(_, [back])] = drain(log)
 
-    assert published[0] == first
-    assert type(published[0][0]['data']['at']) is datetime
-    assert published[0][0]['data']['at'].utcoffset() == timedelta(hours=5, minutes=30)
-    assert type(published[0][0]['data']['due']) is date and type(published[0][0]['data']['id']) is uuid.UUID
-    assert published[1] == [{'name': 'edx.b', 'data': {'seq': 1}}, {'name': 'edx.c', 'data': {'tuple': [1, 2]}}]
-    assert owner.pending() == 0
+    assert back == event(0, **values)
+    assert {key: type(value) for key, value in back['data'].items()} == {
+        key: type(value) for key, value in event(0, **values)['data'].items()}
+    assert back['data']['at'].utcoffset() == timedelta(hours=5, minutes=30)
+    assert log.pending() == 0 and log.pending_bytes() == 0
 
 
-def test_a_held_file_is_never_taken_by_another_owner_and_a_released_one_is(tmp_path):
-    owner, other = spool(tmp_path), spool(tmp_path)
-    owner.append([{'name': 'edx.a', 'data': {}}, {'name': 'edx.b', 'data': {}}])
-
+def test_a_held_file_is_never_taken_and_a_released_one_is_taken_once_and_removed_when_published(tmp_path):
+    owner, other = Spool(tmp_path, 'analytics.xapi'), Spool(tmp_path, 'analytics.xapi')
+    owner.append(event(1))
+    owner.append(event(2))
     assert other.adopt_orphans() == 0
 
     owner.close()
-    [(path, backend)] = spool_files(str(tmp_path))
-    assert backend == 'analytics.xapi'
+    assert [backend for _, backend in spool_files(str(tmp_path))] == ['analytics.xapi']
     assert other.adopt_orphans() == 2
-    assert spool(tmp_path).adopt_orphans() == 0, 'a file has one owner at a time'
-    published = []
-    assert other.replay(published.append) is True
-    assert published == [[{'name': 'edx.a', 'data': {}}, {'name': 'edx.b', 'data': {}}]]
-    assert not os.path.exists(path)
+    assert Spool(tmp_path, 'analytics.xapi').adopt_orphans() == 0, 'a file has one owner at a time'
+    assert seqs(drain(other)) == [1, 2]
+    assert os.listdir(tmp_path) == [], 'the published file and its progress are removed'
 
 
-def test_a_failed_replay_resumes_after_the_last_published_batch(tmp_path):
-    owner = spool(tmp_path)
+def test_a_batch_in_flight_when_the_owner_died_is_published_again_whole_with_the_same_id(tmp_path):
+    owner = Spool(tmp_path, 'xapi')
+    for number in range(10):
+        owner.append(event(number))
+    first = owner.next_batch(4)
+    owner.commit(first)
+    in_flight = owner.next_batch(4)
+    assert [item['data']['seq'] for item in in_flight.events] == [4, 5, 6, 7]
+    owner.append(event(10))
+    owner.close()  # as a kill would leave it: progress says 0-3 published, 4-7 in flight
+
+    heir = Spool(tmp_path, 'xapi')
+    assert heir.adopt_orphans() == 7
+    batches = drain(heir, limit=2)
+
+    assert batches[0] == (in_flight.id, in_flight.events), 'the same batch, with the same id'
+    assert seqs(batches) == list(range(4, 11)), 'nothing published before the batch in flight comes again'
+
+
+def test_a_record_cut_short_at_the_end_is_cut_off_never_glued_to_the_next(tmp_path):
+    owner = Spool(tmp_path, 'xapi')
     for number in range(3):
-        owner.append([{'name': 'edx.a', 'data': {'seq': number}}])
-    published = []
+        owner.append(event(number))
+    path = own_path(owner)
+    owner.close()
+    whole = frame(spool_module.encode(event(3)), 0.0)
+    with open(path, 'ab') as file:
+        file.write(whole[:len(whole) // 2])  # killed in the middle of the write
 
-    def publish_twice(events):
-        if len(published) == 2:
-            raise ConnectionError('broker down')
-        published.append(events[0]['data']['seq'])
+    heir = Spool(tmp_path, 'xapi')
+    assert heir.adopt_orphans() == 3
+    heir.append(event(4))
+    assert seqs(drain(heir)) == [0, 1, 2, 4]
+    assert [item for item in spool_status(str(tmp_path)) if item['state'] == 'quarantined'] == []
 
-    with pytest.raises(ConnectionError):
-        owner.replay(publish_twice)
-    assert owner.pending() == 1
-    assert owner.replay(lambda events: published.append(events[0]['data']['seq'])) is True
-    assert published == [0, 1, 2]
+
+def test_garbage_and_a_record_that_is_no_event_are_quarantined_and_the_rest_published(tmp_path):
+    owner = Spool(tmp_path, 'xapi')
+    owner.append(event(0))
+    path = own_path(owner)
+    owner.close()
+    with open(path, 'ab') as file:
+        file.write(b'\x00garbage\xe7 bytes \xe7\x5a that frame nothing')
+        file.write(frame(spool_module.encode(5), 1.0))  # a scalar where an event belongs
+        file.write(frame(b'not a pickle', 1.0))
+    log = Spool(tmp_path, 'xapi')
+    log.adopt_orphans()
+    log.append(event(1))
+
+    corrupt = []
+    batch = log.next_batch(100)
+    while batch is not None:
+        corrupt.append(batch.corrupt)
+        log.commit(batch)
+        batch = log.next_batch(100)
+
+    assert sum(corrupt) == 3
+    status = spool_status(str(tmp_path))
+    [quarantine] = [item for item in status if item['state'] == 'quarantined']
+    assert quarantine['quarantined'] == 3 and quarantine['backend'] == 'xapi'
+
+
+def test_over_spool_max_bytes_an_event_is_refused_whole(tmp_path):
+    log = Spool(tmp_path, 'xapi', max_bytes=300)
+    accepted = 0
+    with pytest.raises(SpoolFull):
+        for number in range(100):
+            log.append(event(number))
+            accepted += 1
+    assert 0 < accepted < 100
+    assert os.path.getsize(own_path(log)) == log.pending_bytes() <= 300
+    assert seqs(drain(log)) == list(range(accepted))
+    log.append(event(100))  # room again once published
+    assert log.pending() == 1
 
 
 def test_backends_do_not_take_each_others_files(tmp_path):
-    dotted = spool(tmp_path, 'a.b')
-    dotted.append([{'name': 'edx.a', 'data': {}}])
+    dotted = Spool(tmp_path, 'a.b')
+    dotted.append(event(0))
     dotted.close()
 
-    assert spool(tmp_path, 'a').adopt_orphans() == 0
-    assert spool(tmp_path, 'a/b').adopt_orphans() == 0
-    assert spool(tmp_path, 'a.b').adopt_orphans() == 1
-    assert sorted(backend_of(os.path.basename(path)) for path, _ in spool_files(str(tmp_path))) == ['a.b']
+    assert Spool(tmp_path, 'a').adopt_orphans() == 0
+    assert Spool(tmp_path, 'a/b').adopt_orphans() == 0
+    assert Spool(tmp_path, 'a.b').adopt_orphans() == 1
+    assert [backend_of(os.path.basename(path)) for path, _ in spool_files(str(tmp_path))] == ['a.b']
 
 
-def test_an_empty_file_is_removed_when_its_owner_closes_it(tmp_path):
-    owner = spool(tmp_path)
-    owner.append([{'name': 'edx.a', 'data': {}}])
-    owner.replay(lambda events: None)
-    owner.close()
+def test_an_empty_own_file_is_removed_when_its_owner_closes_it(tmp_path):
+    log = Spool(tmp_path, 'xapi')
+    log.append(event(0))
+    drain(log)
+    log.close()
+    log.close()
     assert os.listdir(tmp_path) == []
+
+
+def test_spool_status_says_what_is_pending_who_holds_it_and_what_was_quarantined(tmp_path):
+    clock = [1000.0]
+    live = Spool(tmp_path, 'live.one', clock=lambda: clock[0])
+    live.append(event(0))
+    clock[0] = 1010.0
+    live.append(event(1))
+    left = Spool(tmp_path, 'left', clock=lambda: clock[0])
+    for number in range(3):
+        left.append(event(number))
+    left.commit(left.next_batch(1))
+    left.close()
+    try:
+        status = {item['backend']: item for item in spool_status(str(tmp_path), now=1030.0)}
+    finally:
+        live.close()
+
+    assert status['live.one']['state'] == 'live' and status['live.one']['owner_pid'] == os.getpid()
+    assert status['live.one']['events'] == 2 and status['live.one']['oldest_age'] == 30.0
+    assert status['left']['state'] == 'orphaned'
+    assert status['left']['events'] == 2, 'what was published is not pending'
+    assert status['left']['bytes'] == os.path.getsize(status['left']['path']) - len(
+        frame(spool_module.encode(event(0)), 0.0))
+    assert status['left']['oldest_age'] == 20.0 and status['left']['quarantined'] == 0
+    assert spool_status(str(tmp_path / 'missing')) == []
 
 
 def test_backoff_has_full_jitter_first_retry_within_a_second_and_a_cap():
@@ -109,31 +204,3 @@ def test_backoff_has_full_jitter_first_retry_within_a_second_and_a_cap():
     assert lowest.failed() == 0.0 and not lowest.waiting()
     highest.succeeded()
     assert highest.failures == 0 and highest.remaining() == 0.0
-
-
-def test_an_event_the_spool_cannot_encode_costs_only_itself_and_is_counted(tmp_path):
-    counters = EventCounters()
-    publisher = BatchPublisher('analytics', publish=None, counters=counters, spool=spool(tmp_path, 'analytics'))
-    batch = [{'name': 'good', 'data': {'n': number}} for number in range(9)]
-    batch.insert(4, {'name': 'bad', 'data': {'value': object()}})
-    assert publisher.spool_batch(batch)
-    assert counters.snapshot() == {'spooled': 9, 'unserializable': 1}
-    assert publisher.spool.pending() == 9
-
-
-def test_a_spool_is_read_in_chunks_whatever_its_size(tmp_path):
-    from eventtracking.spool import read_batches  # pylint: disable=import-outside-toplevel
-
-    path = tmp_path / 'lines'
-    lines = [f'{{"n": {number}, "pad": "{"x" * (number % 7)}"}}\n'.encode() for number in range(500)]
-    path.write_bytes(b''.join(lines) + b'{"cut": ')  # the last line, being written, is not complete
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        for chunk in (5, 17, 64, 1 << 20):
-            read = list(read_batches(descriptor, chunk=chunk))
-            assert [line for line, _ in read] == lines
-            assert [end for _, end in read] == [sum(map(len, lines[:n + 1])) for n in range(500)]
-        middle = sum(map(len, lines[:250]))
-        assert [line for line, _ in read_batches(descriptor, middle, chunk=9)] == lines[250:]
-    finally:
-        os.close(descriptor)

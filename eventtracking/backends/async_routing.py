@@ -31,23 +31,24 @@ import threading
 from eventtracking._extras import missing_extra
 
 try:
-    from celery import current_app
+    from celery import _state as celery_state
     from kombu.exceptions import EncodeError
-    from kombu.utils.json import dumps, loads
+    from kombu.utils.json import dumps
 except ImportError as exc:
     raise missing_extra('celery', __name__, exc) from exc
 
 from eventtracking import tasks
 from eventtracking.backends.routing import RoutingBackend
 from eventtracking.backoff import Backoff
-from eventtracking.batching import BatchPublisher
+from eventtracking.batching import BatchPublisher, MemoryQueue
 from eventtracking.bounded import BoundedCaller
 from eventtracking.events import event_name, safe_name
 from eventtracking.exceptions import EventDropped, UncopyableEventError, UnserializableEventError
 from eventtracking.isolation import copy_event, mutates_events
 from eventtracking.processors.exceptions import EventEmissionExit, NoBackendEnabled, NoTransformerImplemented
 from eventtracking.ratelimit import RateLimitedLog
-from eventtracking.spool import Spool
+from eventtracking.forking import after_fork_in_child
+from eventtracking.spool import DEFAULT_MAX_BYTES, FSYNC_MODES, Spool
 from eventtracking.stats import BACKED_OFF, FILTERED, PUBLISH_ERROR, SKIPPED, UNCOPYABLE
 from eventtracking.tasks import send_event
 
@@ -58,6 +59,9 @@ UNSERIALIZABLE = UnserializableEventError.reason
 
 DEFAULT_PUBLISH_TIMEOUT = 1.0
 """Seconds ``emit()`` waits for one publish in the default mode before it gives up and backs off."""
+
+REPLAY_BATCH_SIZE = 100
+"""Events per task when the default mode (``batch_size=1``) publishes what it spooled."""
 
 DIRECT_BACKOFF_CAP = 2.0
 """The longest back-off, in seconds, of the default mode's publishing from the caller: short, since the
@@ -100,20 +104,28 @@ class AsyncRoutingBackend(RoutingBackend):  # pylint: disable=too-many-instance-
 
     def __init__(self, processors=None, backends=None, backend_name='',  # pylint: disable=too-many-arguments
                  batch_size=1, batch_interval=1.0, max_queue_size=10000, spool_dir=None,
-                 publish_timeout=DEFAULT_PUBLISH_TIMEOUT):
+                 publish_timeout=DEFAULT_PUBLISH_TIMEOUT, spool_max_bytes=DEFAULT_MAX_BYTES, spool_fsync='never'):
         self.backend_name = backend_name
         super().__init__(processors=processors, backends=backends)
-        _validate(batch_size, batch_interval, max_queue_size, publish_timeout)
+        _validate(batch_size, batch_interval, max_queue_size, publish_timeout, spool_max_bytes, spool_fsync)
         self.batch_size = batch_size
         self.batch_interval = batch_interval
         self.max_queue_size = max_queue_size
         self.spool_dir = spool_dir
+        self.spool_max_bytes = spool_max_bytes
+        self.spool_fsync = spool_fsync
         self.publish_timeout = publish_timeout
         self._caller = BoundedCaller(publish_timeout, name='eventtracking-publish')
         self._backoff = Backoff(cap=DIRECT_BACKOFF_CAP)
         self._publisher = None
         self._publisher_lock = threading.Lock()
         self._app = None
+        after_fork_in_child(self, AsyncRoutingBackend._after_fork_in_child)
+
+    @property
+    def write_ahead(self):
+        """True when ``send`` writes every event to the spool before it returns (``spool_dir`` and batching)."""
+        return bool(self.spool_dir) and self.batch_size > 1
 
     # --- the publisher and its spool -------------------------------------------------------------
 
@@ -128,17 +140,46 @@ class AsyncRoutingBackend(RoutingBackend):  # pylint: disable=too-many-instance-
         if publisher is None:
             with self._publisher_lock:
                 if self._publisher is None:
-                    # Celery's current app is per thread: the background thread publishes with the caller's
-                    self._app = current_app._get_current_object()  # pylint: disable=protected-access
-                    spool = Spool(self.spool_dir, self.backend_name, dumps, loads) if self.spool_dir else None
+                    self._note_app()
+                    if self.spool_dir:
+                        log = Spool(self.spool_dir, self.backend_name, self.spool_max_bytes, self.spool_fsync)
+                    else:
+                        log = MemoryQueue(self.max_queue_size)
                     self._publisher = BatchPublisher(
-                        self.backend_name, self._publish_batch, self.counters, batch_size=self.batch_size,
-                        batch_interval=self.batch_interval, max_queue_size=self.max_queue_size, spool=spool,
+                        self.backend_name, self._publish_batch, self.counters, log,
+                        batch_size=self.batch_size if self.batch_size > 1 else REPLAY_BATCH_SIZE,
+                        batch_interval=self.batch_interval,
                     )
-                    if spool is not None:
+                    if self.spool_dir:
                         self._publisher.wake()  # takes over the spool files of processes that ended
                 publisher = self._publisher
         return publisher
+
+    def _note_app(self):
+        """Keep the Celery app the application configured, for the publisher's thread (Celery's current app is
+        per thread: a thread that never set one gets Celery's fallback app)."""
+        if self._app is None:
+            self._app = celery_state._tls.current_app or celery_state.default_app  # pylint: disable=protected-access
+
+    def _publishing_app(self):
+        """The app to publish with: the one noted from a caller, else the default one, else the only one made."""
+        if self._app is not None:
+            return self._app
+        if celery_state.default_app is not None:
+            return celery_state.default_app
+        apps = list(celery_state._apps)  # pylint: disable=protected-access
+        return apps[0] if len(apps) == 1 else None
+
+    def _after_fork_in_child(self):
+        """A new lock, and the parent's broker connections left to the parent (Celery's own hook runs only in
+        ``multiprocessing`` children)."""
+        self._publisher_lock = threading.Lock()
+        app = self._app
+        if app is not None:
+            try:
+                app._after_fork()  # pylint: disable=protected-access
+            except Exception:  # pylint: disable=broad-except
+                logger.debug('Could not reset the Celery app after fork', exc_info=True)
 
     def flush(self, timeout=None):
         """Publish (or spool) every queued event now and try the spool; True when nothing is left in memory."""
@@ -152,11 +193,10 @@ class AsyncRoutingBackend(RoutingBackend):  # pylint: disable=too-many-instance-
     def delivery(self):
         """``{'queued': n, 'published': n, 'spooled_pending': n}``: events in memory, published, in the spool."""
         publisher = self.publisher
-        spool = publisher.spool
         return {
             'queued': publisher.queued,
             'published': publisher.published,
-            'spooled_pending': spool.pending() if spool is not None else 0,
+            'spooled_pending': publisher.delivery_state()['spooled_events'],
         }
 
     # --- sending ---------------------------------------------------------------------------------
@@ -170,8 +210,8 @@ class AsyncRoutingBackend(RoutingBackend):  # pylint: disable=too-many-instance-
             if owned:
                 event = copy_event(event)
             processed_event = self.process_event(event)
-            if batching and not owned:  # serialized later: later changes by the caller must not reach it
-                processed_event = copy_event(processed_event)
+            if batching and not owned and not self.write_ahead:  # serialized later: the caller's later changes
+                processed_event = copy_event(processed_event)  # must not reach it
         except EventEmissionExit:
             self.counters.increment(FILTERED)
             logger.debug('[EventEmissionExit] skipping event %s', name)
@@ -182,6 +222,8 @@ class AsyncRoutingBackend(RoutingBackend):  # pylint: disable=too-many-instance-
                         safe_name(name), self.backend_name, UNCOPYABLE, exc)
             return
         if batching:
+            if self._app is None:
+                self._note_app()
             self.publisher.put(processed_event)
         else:
             self._publish_one(name, processed_event)
@@ -237,19 +279,19 @@ class AsyncRoutingBackend(RoutingBackend):  # pylint: disable=too-many-instance-
         publisher = self.publisher
         if publisher.spool is None:
             return False
-        if publisher.spool_batch([processed_event]):
-            publisher.wake()
+        publisher.spool_event(processed_event)
         return True
 
-    def _publish_batch(self, events):
+    def _publish_batch(self, events, batch_id):
         """Publish ``events`` as one ``send_events`` task (from the publisher's thread); raise if it fails.
 
         Events Celery cannot serialize are counted ``unserializable`` and left out.
         """
-        if self._app is not None:
-            self._app.set_current()  # this thread's current app, for tasks.send_events (a proxy)
+        app = self._publishing_app()
+        if app is not None:
+            app.set_current()  # this thread's current app, for tasks.send_events (a proxy)
         try:
-            self._caller(tasks.send_events.delay, self.backend_name, events)
+            self._caller(tasks.send_events.delay, self.backend_name, events, batch_id=batch_id)
         except EncodeError:
             serializable = [event for event in events if _serializable(event)]
             dropped = len(events) - len(serializable)
@@ -258,7 +300,7 @@ class AsyncRoutingBackend(RoutingBackend):  # pylint: disable=too-many-instance-
                       'Dropped %d event(s) of a batch for backend %r (%s): Celery cannot serialize them',
                       dropped, self.backend_name, UNSERIALIZABLE)
             if serializable and dropped:
-                self._caller(tasks.send_events.delay, self.backend_name, serializable)
+                self._caller(tasks.send_events.delay, self.backend_name, serializable, batch_id=batch_id)
 
     # --- worker side -----------------------------------------------------------------------------
 
@@ -343,7 +385,8 @@ def _eager(task):
         return False
 
 
-def _validate(batch_size, batch_interval, max_queue_size, publish_timeout):
+def _validate(batch_size, batch_interval, max_queue_size, publish_timeout,  # pylint: disable=too-many-arguments
+              spool_max_bytes=DEFAULT_MAX_BYTES, spool_fsync='never'):
     """``ValueError`` for an option value the backend cannot work with (reported as eventtracking.E004)."""
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
         raise ValueError(f'batch_size must be an integer of at least 1, not {batch_size!r}')
@@ -355,6 +398,10 @@ def _validate(batch_size, batch_interval, max_queue_size, publish_timeout):
             not isinstance(publish_timeout, (int, float)) or isinstance(publish_timeout, bool) or
             not publish_timeout > 0):
         raise ValueError(f'publish_timeout must be None or a number of seconds above 0, not {publish_timeout!r}')
+    if not isinstance(spool_max_bytes, int) or isinstance(spool_max_bytes, bool) or spool_max_bytes < 1:
+        raise ValueError(f'spool_max_bytes must be an integer of at least 1, not {spool_max_bytes!r}')
+    if spool_fsync not in FSYNC_MODES:
+        raise ValueError(f'spool_fsync must be one of {", ".join(map(repr, FSYNC_MODES))}, not {spool_fsync!r}')
 
 
 def _serializable(event):

@@ -138,7 +138,7 @@ def test_send_events_is_looked_up_when_the_batch_is_published():
         backend.send({'name': 'edx.test.two', 'data': {}})
         assert backend.flush(timeout=5)
     send_events.delay.assert_called_once_with(
-        'patched', [{'name': 'edx.test.one', 'data': {}}, {'name': 'edx.test.two', 'data': {}}],
+        'patched', [{'name': 'edx.test.one', 'data': {}}, {'name': 'edx.test.two', 'data': {}}], batch_id=mock.ANY,
     )
     assert backend.delivery['published'] == 2
     backend.shutdown()
@@ -161,7 +161,7 @@ def test_events_are_published_at_interpreter_exit(tmp_path):
         'import atexit, sys\n'
         'send_events = mock.patch("eventtracking.tasks.send_events").start()\n'
         '# registered first, so it runs after the publishers are flushed\n'
-        'atexit.register(lambda: sys.stdout.write(repr(send_events.delay.call_args_list)))\n'
+        'atexit.register(lambda: sys.stdout.write(repr([call.args for call in send_events.delay.call_args_list])))\n'
         'from eventtracking.backends.async_routing import AsyncRoutingBackend\n'
         'backend = AsyncRoutingBackend(backend_name="exiting", batch_size=50, batch_interval=60)\n'
         'for number in range(3):\n'
@@ -170,7 +170,7 @@ def test_events_are_published_at_interpreter_exit(tmp_path):
     completed = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True, timeout=60,
                                check=True, cwd=tmp_path)
     assert completed.stdout == (
-        "[call('exiting', [{'name': 'edx.test.exit', 'data': {'seq': 0}}, "
+        "[('exiting', [{'name': 'edx.test.exit', 'data': {'seq': 0}}, "
         "{'name': 'edx.test.exit', 'data': {'seq': 1}}, {'name': 'edx.test.exit', 'data': {'seq': 2}}])]"
     )
 

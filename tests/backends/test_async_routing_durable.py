@@ -126,7 +126,7 @@ def test_the_spool_of_a_killed_process_is_delivered_by_the_next_one(
     )
     try:
         assert child.stdout.readline().strip() == '25'
-        assert Spool(spool_dir, 'durable', dumps, loads).adopt_orphans() == 0, 'a live process keeps its spool'
+        assert Spool(spool_dir, 'durable').adopt_orphans() == 0, 'a live process keeps its spool'
     finally:
         os.kill(child.pid, signal.SIGKILL)
         child.wait(timeout=30)
@@ -146,7 +146,7 @@ def test_the_spool_of_a_killed_process_is_delivered_by_the_next_one(
         datetime(2024, 1, 1, 12, number, tzinfo=timezone.utc) for number in range(26)
     }
     tracker.get_backend('durable').flush(timeout=10)
-    assert [name for name in os.listdir(spool_dir) if name.endswith('.jsonl')] == []
+    assert [name for name in os.listdir(spool_dir) if name.endswith('.spool')] == []
 
 
 def test_a_forked_child_publishes_its_own_events_and_leaves_the_parents_queue_alone(

@@ -6,7 +6,6 @@ import os
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from kombu.utils.json import dumps, loads
 
 from eventtracking.backends.async_routing import AsyncRoutingBackend
 from eventtracking.spool import Spool
@@ -17,9 +16,10 @@ from tests.servers import CollectingBackend
 
 def left_behind(directory, backend, batches):
     """A spool file of ``backend`` that no process holds, with these batches of ``seq`` numbers."""
-    spool = Spool(str(directory), backend, dumps, loads)
+    spool = Spool(str(directory), backend)
     for batch in batches:
-        spool.append([{'name': 'edx.test.spooled', 'data': {'seq': number}} for number in batch])
+        for number in batch:
+            spool.append({'name': 'edx.test.spooled', 'data': {'seq': number}})
     spool.close()
 
 
@@ -31,8 +31,8 @@ def run(*args):
 
 def test_it_lists_each_file_with_its_events_and_whether_a_process_holds_it(tmp_path):
     left_behind(tmp_path, 'analytics.xapi', [[1, 2], [3]])
-    held = Spool(str(tmp_path), 'caliper', dumps, loads)
-    held.append([{'name': 'edx.test.held', 'data': {}}])
+    held = Spool(str(tmp_path), 'caliper')
+    held.append({'name': 'edx.test.held', 'data': {}})
     try:
         out, _ = run('--spool-dir', str(tmp_path))
     finally:
@@ -41,7 +41,7 @@ def test_it_lists_each_file_with_its_events_and_whether_a_process_holds_it(tmp_p
     lines = out.splitlines()
     assert lines[0] == f'{tmp_path}: 2 spool file(s)'
     [xapi] = [line for line in lines if "backend 'analytics.xapi'" in line]
-    assert ', 3 event(s) in 2 batch(es), ' in xapi and 'held' not in xapi
+    assert ', 3 event(s), oldest ' in xapi and 'held' not in xapi
     [caliper] = [line for line in lines if "backend 'caliper'" in line]
     assert caliper.endswith('held by a running process')
     assert lines[-1] == '4 spooled event(s) in all'
@@ -87,4 +87,4 @@ def test_replay_with_the_broker_down_keeps_the_spool_and_fails_the_command(tmp_p
     with current(dead), pytest.raises(CommandError, match="spool of 'replayed' could not be published"):
         run('--spool-dir', str(tmp_path), '--replay')
     dead.close()
-    assert len(os.listdir(tmp_path)) == 1  # kept for the next try
+    assert len([name for name in os.listdir(tmp_path) if name.endswith('.spool')]) == 1  # kept for the next try

@@ -2,22 +2,24 @@
 
 The spool directories are the ``spool_dir`` options found in
 ``EVENT_TRACKING_BACKENDS`` at any depth, or those given with ``--spool-dir``.
-For each spool file it prints the backend, the events and batches it holds,
-its age, its size, and whether a running process holds it (that process
-publishes it itself). ``--replay`` publishes every file no process holds, as
-``eventtracking.tasks.send_events`` tasks through the current Celery app, and
+For each spool file it prints the backend, the events and bytes pending, the
+age of the oldest, records quarantined, and whether a running process holds it
+(that process publishes it itself). ``--replay`` publishes every file no
+process holds, as ``eventtracking.tasks.send_events`` tasks through the
+current Celery app (each batch with the id it keeps on every republish), and
 removes each file once all of it is published.
 """
 
 import os
-import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from eventtracking.django.async_checks import async_nodes, options_of
 from eventtracking.django.django_tracker import DJANGO_BACKEND_SETTING_NAME
-from eventtracking.spool import Spool, created_at, describe, spool_files
+from eventtracking.spool import Spool, spool_status
+
+REPLAY_BATCH_SIZE = 100
 
 
 class Command(BaseCommand):
@@ -34,50 +36,47 @@ class Command(BaseCommand):
                                  f'{DJANGO_BACKEND_SETTING_NAME}.')
 
     def handle(self, *args, **options):
-        from kombu.utils.json import dumps, loads  # pylint: disable=import-outside-toplevel
-
         directories = options['spool_dirs'] or configured_spool_dirs()
         if not directories:
             raise CommandError(f'No AsyncRoutingBackend in {DJANGO_BACKEND_SETTING_NAME} has a spool_dir; '
                                'name a directory with --spool-dir.')
-        now = time.time()
         total = 0
         for directory in directories:
-            files = spool_files(directory)
+            files = [item for item in spool_status(directory) if item['state'] != 'quarantined']
             self.stdout.write(f'{directory}: {len(files)} spool file(s)')
-            for path, backend in files:
-                info = describe(path, loads)
-                total += info['events']
-                created = created_at(os.path.basename(path))
-                age = f'{now - created:.0f} s' if created is not None else 'unknown age'
-                holder = ', held by a running process' if info['held'] else ''
-                self.stdout.write(f"  {os.path.basename(path)}: backend {backend!r}, {info['events']} event(s) in "
-                                  f"{info['batches']} batch(es), {age}, {info['size']} bytes{holder}")
+            for item in files:
+                total += item['events']
+                age = 'nothing pending' if item['oldest_age'] is None else f"oldest {item['oldest_age']:.0f} s"
+                quarantined = f", {item['quarantined']} record(s) quarantined" if item['quarantined'] else ''
+                holder = ', held by a running process' if item['state'] == 'live' else ''
+                self.stdout.write(f"  {os.path.basename(item['path'])}: backend {item['backend']!r}, "
+                                  f"{item['events']} event(s), {age}, {item['bytes']} bytes{quarantined}{holder}")
             if options['replay']:
-                self._replay(directory, files, dumps, loads)
+                self._replay(directory, sorted({item['backend'] for item in files}))
         self.stdout.write(f'{total} spooled event(s) in all')
 
-    def _replay(self, directory, files, dumps, loads):
+    def _replay(self, directory, backends):
         from eventtracking import tasks  # pylint: disable=import-outside-toplevel
 
         failed = []
-        for backend in sorted({backend for _, backend in files}):
-            spool = Spool(directory, backend, dumps, loads)
+        for backend in backends:
+            spool = Spool(directory, backend)
             taken = spool.adopt_orphans()
-            published = []
-
-            def publish(events, backend=backend, published=published):
-                tasks.send_events.delay(backend, events)
-                published.append(len(events))
-
+            published = 0
             try:
-                spool.replay(publish)
+                batch = spool.next_batch(REPLAY_BATCH_SIZE)
+                while batch is not None:
+                    if batch.events:
+                        tasks.send_events.delay(backend, batch.events, batch_id=batch.id)
+                    spool.commit(batch)
+                    published += len(batch.events)
+                    batch = spool.next_batch(REPLAY_BATCH_SIZE)
             except Exception as exc:  # pylint: disable=broad-except
-                self.stderr.write(f'Backend {backend!r}: published {sum(published)} of {taken} event(s), '
+                self.stderr.write(f'Backend {backend!r}: published {published} of {taken} event(s), '
                                   f'then the broker failed: {exc!r}; the rest stays in the spool')
                 failed.append(backend)
             else:
-                self.stdout.write(f'Backend {backend!r}: published {sum(published)} event(s)')
+                self.stdout.write(f'Backend {backend!r}: published {published} event(s)')
             finally:
                 spool.close()
         if failed:
