@@ -57,7 +57,8 @@ def test_an_unknown_kind_is_e090_and_metrics_stay_off(settings, caplog):
 
 def test_a_missing_library_is_e091_naming_the_extra(settings, monkeypatch):
     settings.EVENT_TRACKING_METRICS = 'opentelemetry'
-    monkeypatch.setitem(sys.modules, 'opentelemetry', None)
+    for name in ('opentelemetry', 'opentelemetry.metrics'):  # as if never installed, also when imported before
+        monkeypatch.setitem(sys.modules, name, None)
     [message] = metrics_setup.check_metrics()
     assert message.id == 'eventtracking.E091' and message.hint == "pip install 'eventtracking[opentelemetry]'"
 
