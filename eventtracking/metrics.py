@@ -25,9 +25,11 @@ multiprocess mode (``PROMETHEUS_MULTIPROC_DIR``) or the OpenTelemetry
 collector sums them.
 
 An emit only appends to an in-process queue (a ``deque``, well under a
-microsecond); a thread of this module adds the queued counts to the
-instruments every :data:`FLUSH_INTERVAL` seconds, and so does every
-collection in this process, and the exit. So a scrape that reads another
+microsecond), and a loss is only counted in its
+:class:`~eventtracking.stats.EventCounters`; a thread of this module adds
+what was queued and counted since it last looked to the instruments every
+:data:`FLUSH_INTERVAL` seconds, and so does every collection in this
+process, and the exit. So a scrape that reads another
 process's values (Prometheus' multiprocess mode) sees them at most
 :data:`FLUSH_INTERVAL` seconds late; a process killed by SIGKILL loses the
 counts of its last second.
@@ -90,18 +92,24 @@ def enable(kind):
         raise ValueError(f'metrics kind must be one of {KINDS!r}, not {kind!r}')
     with _enable_lock:
         previous = _exporter
-        if kind is None:
-            _exporter = _emitted_sink = _dropped_sink = None
-            exporter = None
-        else:
+        exporter = None
+        if kind is not None:
             exporter = _exporters.get(kind)
             if exporter is None:
                 exporter = _exporters[kind] = (_Prometheus if kind == PROMETHEUS else _OpenTelemetry)()
-            _exporter = exporter
-            _emitted_sink, _dropped_sink = exporter.emits.append, exporter.drops.append
-            exporter.started()
-        if previous is not None and previous is not exporter:
-            previous.flush()  # what it queued still counts
+        if exporter is previous:
+            return
+        if previous is not None:
+            previous.flush()  # what was counted until now goes to it
+        else:
+            from eventtracking import stats  # pylint: disable=import-outside-toplevel  # stats imports this module
+            stats.mark_all_exported()  # what was counted while off is not exported
+        if exporter is None:
+            _exporter = _emitted_sink = _dropped_sink = None
+            return
+        _exporter = exporter
+        _emitted_sink, _dropped_sink = exporter.emits.append, exporter.drops.append
+        exporter.started()
 
 
 def enabled():
@@ -247,7 +255,10 @@ class _Exporter:
                 self._thread.start()
 
     def flush(self):
-        """Take every queued count and hand the sums to :meth:`add`."""
+        """Take every count not exported yet and every queued one, and hand the sums to :meth:`add`."""
+        if _exporter is self:
+            from eventtracking import stats  # pylint: disable=import-outside-toplevel  # stats imports this module
+            stats.export_all()
         with self._flush_lock:
             emitted = 0
             emits = self.emits

@@ -7,15 +7,17 @@ Every :class:`~eventtracking.backends.routing.RoutingBackend`, every
 snapshot (reason -> count); a routing backend's snapshot includes the counts
 of every backend below it, and ``Tracker.stats`` is the root's snapshot.
 
-Each increment is also reported to :func:`eventtracking.metrics.dropped` with
+The counts are exported by :mod:`eventtracking.metrics` (when turned on) with
 the counters' ``backend``: the dotted path of the backend in the tree, which
 a routing backend sets (:func:`label_backend`) when a backend is registered
 in it.
 """
 
 import logging
+import os
 import threading
 import time
+import weakref
 from collections import Counter
 from collections.abc import Mapping
 
@@ -106,17 +108,34 @@ class EventCounters:
     """Thread-safe counts of events by reason; cheap to increment.
 
     ``backend`` is the path, in the tree, of the backend these counters belong
-    to (``''``: the tracker, or not in a tree); it labels what is reported to
-    :mod:`eventtracking.metrics`.
+    to (``''``: the tracker, or not in a tree); it labels the counts
+    :mod:`eventtracking.metrics` exports. The metrics take what was counted
+    since they last looked (:func:`export_all`, each second), so an increment
+    does no more work with metrics on than off; what is counted while they
+    are off is never exported.
     """
 
-    __slots__ = ('_counts', '_lock', 'backend', '__weakref__')
+    __slots__ = ('_counts', '_exported', '_lock', '_label', '__weakref__')
 
     def __init__(self, backend=''):
         self._counts = Counter()
+        self._exported = Counter()  # how much of each count the metrics have
         self._lock = threading.Lock()
-        self.backend = backend
-        after_fork_in_child(self, EventCounters._new_lock)
+        self._label = [backend]
+        with _REGISTRY_LOCK:
+            _ALL_COUNTERS.add(self)
+        finalizer = weakref.finalize(self, _export_rest, self._counts, self._exported, self._label)
+        finalizer.atexit = False
+        after_fork_in_child(self, EventCounters._after_fork)
+
+    @property
+    def backend(self):
+        """The tree path that labels these counts in the metrics."""
+        return self._label[0]
+
+    @backend.setter
+    def backend(self, path):
+        self._label[0] = path
 
     def increment(self, reason, amount=1, child=None):
         """Add ``amount`` to the count for ``reason``.
@@ -127,21 +146,39 @@ class EventCounters:
         """
         with self._lock:
             self._counts[reason] += amount
-        metrics.dropped(reason, self.backend if child is None else join_path(self.backend, child), amount)
+            if child is None:
+                return
+            self._exported[reason] += amount  # reported now, under the child's path
+        metrics.dropped(reason, join_path(self._label[0], child), amount)
 
     def snapshot(self):
         """Return the counts as a new dict (reason -> count); reasons never seen are absent."""
         with self._lock:
             return dict(self._counts)
 
-    def _new_lock(self):
-        """In a child process after ``fork``: another thread may have held the old lock."""
+    def export(self):
+        """Report to :func:`eventtracking.metrics.dropped` what was counted since the last export."""
+        with self._lock:
+            new = _unexported(self._counts, self._exported)
+        for reason, count in new.items():
+            metrics.dropped(reason, self._label[0], count)
+
+    def mark_exported(self):
+        """Let the metrics skip what is counted so far (when they are turned on)."""
+        with self._lock:
+            _unexported(self._counts, self._exported)
+
+    def _after_fork(self):
+        """In a child process after ``fork``: a new lock (another thread may have held the old one), and the
+        parent's counts are the parent's to export."""
         self._lock = threading.Lock()
+        _unexported(self._counts, self._exported)
 
     def reset(self):
         """Forget every count."""
         with self._lock:
             self._counts.clear()
+            self._exported.clear()
 
     def __getitem__(self, reason):
         with self._lock:
@@ -149,6 +186,53 @@ class EventCounters:
 
     def __repr__(self):
         return f'EventCounters({self.snapshot()!r})'
+
+
+_ALL_COUNTERS = weakref.WeakSet()
+_REGISTRY_LOCK = threading.Lock()
+
+
+def _unexported(counts, exported):
+    """What ``counts`` has beyond ``exported`` (reason -> count); ``exported`` then equals ``counts``."""
+    new = {}
+    for reason, count in counts.items():
+        added = count - exported.get(reason, 0)
+        if added > 0:
+            new[reason] = added
+            exported[reason] = count
+    return new
+
+
+def _export_rest(counts, exported, label):
+    """An :class:`EventCounters` was garbage-collected: its last counts still reach the metrics."""
+    for reason, count in _unexported(counts, exported).items():
+        metrics.dropped(reason, label[0], count)
+
+
+def _all_counters():
+    with _REGISTRY_LOCK:
+        return list(_ALL_COUNTERS)
+
+
+def export_all():
+    """Report every count not reported yet to :func:`eventtracking.metrics.dropped` (the metrics' flush)."""
+    for counters in _all_counters():
+        counters.export()
+
+
+def mark_all_exported():
+    """Let the metrics skip every count so far (called when they are turned on)."""
+    for counters in _all_counters():
+        counters.mark_exported()
+
+
+def _new_registry_lock():
+    global _REGISTRY_LOCK  # pylint: disable=global-statement
+    _REGISTRY_LOCK = threading.Lock()
+
+
+if hasattr(os, 'register_at_fork'):
+    os.register_at_fork(after_in_child=_new_registry_lock)
 
 
 def label_backend(backend, path, _depth=0):

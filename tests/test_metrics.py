@@ -5,6 +5,7 @@ reader and with prometheus_client's default registry; labels are tree paths; Rec
 """
 
 import logging
+import os
 import sys
 
 import pytest
@@ -336,3 +337,58 @@ def test_a_failure_while_draining_continues_the_same_outage(caplog):
         "Delivery to backend 'x' recovered: 20 event(s) published after 10.0 s of failures (2 failed attempt(s))",
         "Delivery to backend 'x' recovered: 3 event(s) published after 1.0 s of failures (1 failed attempt(s))",
     ]
+
+
+# --- counts reach the metrics exactly once ----------------------------------------------------------------------------
+
+
+def dropped_total(reader, reason, backend):
+    return otel_value(otel_points(reader), 'eventtracking.events.dropped',
+                      **{'eventtracking.reason': reason, 'eventtracking.backend': backend})
+
+
+def test_the_last_counts_of_garbage_collected_counters_are_exported(otel_reader):
+    metrics.enable('opentelemetry')
+    before = dropped_total(otel_reader, 'oversize', 'gone')
+    counters = EventCounters('gone')
+    counters.increment('oversize', 4)
+    del counters
+    assert dropped_total(otel_reader, 'oversize', 'gone') - before == 4
+
+
+def test_counts_are_exported_once_and_reset_counts_are_not_exported_again(otel_reader):
+    metrics.enable('opentelemetry')
+    counters = EventCounters('once')
+    counters.increment('filtered', 2)
+    first = dropped_total(otel_reader, 'filtered', 'once')
+    assert dropped_total(otel_reader, 'filtered', 'once') == first  # a second collection adds nothing
+    counters.reset()
+    counters.increment('filtered')
+    assert dropped_total(otel_reader, 'filtered', 'once') == first + 1
+
+
+def test_a_forked_child_exports_its_own_counts_and_the_parent_its_own(otel_reader):
+    metrics.enable('opentelemetry')
+    counters = EventCounters('forked')
+    before = dropped_total(otel_reader, 'filtered', 'forked')
+    counters.increment('filtered', 3)  # counted, not exported yet
+    metrics.emitted(3)
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its exporter starts from zero; the parent's 3 are the parent's
+        try:
+            counters.increment('filtered', 2)
+            metrics.emitted(2)
+            points = otel_points(otel_reader)
+            found = (otel_value(points, 'eventtracking.events.dropped',
+                                **{'eventtracking.reason': 'filtered', 'eventtracking.backend': 'forked'}),
+                     otel_value(points, 'eventtracking.events.emitted'))
+            os.write(write_end, repr(found).encode())
+        finally:
+            os._exit(0)  # pylint: disable=protected-access
+    os.close(write_end)
+    with os.fdopen(read_end) as pipe:
+        child = pipe.read()
+    os.waitpid(pid, 0)
+    assert child == '(2, 2)'
+    assert dropped_total(otel_reader, 'filtered', 'forked') - before == 3

@@ -19,6 +19,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from eventtracking import metrics
 from tests.servers import free_port, unavailable
 
+pytestmark = pytest.mark.server
+
 ROOT = Path(__file__).resolve().parent.parent
 WORKERS = 3
 KEPT, OTHER, BIG, PUBLISHES = 60, 25, 15, 9
