@@ -17,7 +17,12 @@ worker (solo pool) of the same library, four scenarios with the same events:
   3 s later on the same port; the events the worker never got are lost
   (this library with ``spool_dir``);
 * a hung broker: a TCP server that accepts connections and never answers;
-  the longest ``emit()``.
+  the longest ``emit()``;
+* write-ahead mode (``batch_size=100`` and ``spool_dir``, SPEC 4.1): emit
+  cost and delivered events per second; events lost and duplicated across the
+  outage, across a broker frozen with SIGSTOP for 3 s, and across 10 kill -9s
+  of the emitter at random moments (each next emitter takes over the spool),
+  with the worker's de-duplication cache (``EVENT_TRACKING_DEDUP_CACHE``).
 
 The figures go to the terminal and to ``bench/results/delivery-latest.md``.
 """
@@ -25,6 +30,7 @@ The figures go to the terminal and to ``bench/results/delivery-latest.md``.
 import argparse
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -109,11 +115,12 @@ class Redis:
 class Worker:
     """A Celery worker process of one library; the ``seq`` of every event it delivers lands in a file."""
 
-    def __init__(self, which, broker):
+    def __init__(self, which, broker, dedup=False):
         self.out = tempfile.mktemp(prefix='bench-delivered-')
         open(self.out, 'w', encoding='ascii').close()  # pylint: disable=consider-using-with
         self.process = subprocess.Popen(  # pylint: disable=consider-using-with
-            [bench_run.environment_python(which), '-I', WORKLOAD, 'worker', '--broker', broker, '--out', self.out],
+            [bench_run.environment_python(which), '-I', WORKLOAD, 'worker', '--broker', broker, '--out', self.out,
+             *(['--dedup'] if dedup else [])],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tempfile.gettempdir())
 
     def delivered(self):
@@ -163,15 +170,17 @@ def emit(which, broker, *options):
     return result
 
 
-def cost_and_throughput(redis_executable, which, events, batch_size=0):
+def cost_and_throughput(redis_executable, which, events, batch_size=0, spool=False):
     """Median emit cost and delivered events per second (first emit to last delivery) through one worker."""
     redis = Redis(redis_executable)
     worker = Worker(which, redis.url)
+    spool_dir = tempfile.mkdtemp(prefix='bench-spool-') if spool else None
     try:
-        emit(which, redis.url, '--events', 20)
+        emit(which, redis.url, '--events', 20, '--first', 10 ** 9)
         if worker.wait_for(20, limit=60) is None:
             sys.exit(f'the {which} worker delivered nothing')
         options = ['--events', events] + (['--batch-size', batch_size] if batch_size else [])
+        options += ['--spool-dir', spool_dir] if spool else []
         result = emit(which, redis.url, *options)
         delivered_at = worker.wait_for(20 + events)
         result['per_second'] = events / (delivered_at - result['started']) if delivered_at else 0.0
@@ -179,12 +188,92 @@ def cost_and_throughput(redis_executable, which, events, batch_size=0):
     finally:
         worker.close()
         redis.close()
+        if spool_dir:
+            shutil.rmtree(spool_dir, ignore_errors=True)
+
+
+def lost_and_duplicated(worker, emitted):
+    """``{'lost', 'duplicates'}``: of the seq numbers ``emitted``, those never delivered, and extra deliveries."""
+    delivered = [seq for seq in worker.delivered() if seq < 10 ** 9]
+    distinct = set(delivered)
+    return {'lost': len(set(emitted) - distinct), 'duplicates': len(delivered) - len(distinct),
+            'delivered': len(delivered)}
+
+
+def frozen(redis_executable, events, duration):
+    """Write-ahead mode while Redis is frozen (SIGSTOP) 1.5 s into a ``duration`` s run, for 3 s."""
+    redis = Redis(redis_executable)
+    worker = Worker(THIS, redis.url, dedup=True)
+    spool_dir = tempfile.mkdtemp(prefix='bench-spool-')
+    try:
+        emit(THIS, redis.url, '--events', 20, '--first', 10 ** 9)
+        worker.wait_for(20, limit=60)
+        command = [bench_run.environment_python(THIS), '-I', WORKLOAD, 'emit', '--broker', redis.url,
+                   '--scenario', 'outage', '--events', str(events), '--duration', str(duration),
+                   '--batch-size', '100', '--spool-dir', spool_dir]
+        emitter = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,  # pylint: disable=consider-using-with
+                                   text=True, cwd=tempfile.gettempdir())
+        json.loads(emitter.stdout.readline())
+        time.sleep(1.5)
+        redis.process.send_signal(signal.SIGSTOP)
+        time.sleep(3.0)
+        redis.process.send_signal(signal.SIGCONT)
+        result = json.loads(emitter.stdout.read().strip().splitlines()[-1])
+        emitter.wait()
+        worker.wait_for(20 + events, limit=45)
+        worker.wait_quiet()
+        result.update(lost_and_duplicated(worker, range(events)))
+        return result
+    finally:
+        worker.close()
+        redis.close()
+        shutil.rmtree(spool_dir, ignore_errors=True)
+
+
+def killed(redis_executable, which, kills, events_per_run, seed=18):
+    """Emitters killed with SIGKILL at random moments, one after the other on one spool; then one that finishes.
+
+    An event counts as emitted once its emitter printed its seq (``emit()`` had
+    returned); the one being emitted at the kill may be delivered too.
+    """
+    redis = Redis(redis_executable)
+    worker = Worker(which, redis.url, dedup=which == THIS)
+    spool_dir = tempfile.mkdtemp(prefix='bench-spool-')
+    rng = random.Random(seed)
+    spool = ['--batch-size', '100', '--spool-dir', spool_dir] if which == THIS else []
+    emitted = []
+    try:
+        emit(which, redis.url, '--events', 20, '--first', 10 ** 9)
+        worker.wait_for(20, limit=60)
+        for run in range(kills):
+            command = [bench_run.environment_python(which), '-I', WORKLOAD, 'emit', '--broker', redis.url,
+                       '--scenario', 'killed', '--events', str(events_per_run), '--duration', '2',
+                       '--first', str(run * events_per_run), *spool]
+            emitter = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,  # pylint: disable=consider-using-with
+                                       text=True, cwd=tempfile.gettempdir())
+            json.loads(emitter.stdout.readline())
+            time.sleep(rng.uniform(0.2, 2.0))
+            emitter.send_signal(signal.SIGKILL)
+            emitter.wait()
+            emitted += [int(line) for line in emitter.stdout.read().splitlines()
+                        if line.strip().isdigit()]
+            emitter.stdout.close()
+        emit(which, redis.url, '--events', 0, *spool)  # takes over what the last one left, publishes it
+        worker.wait_for(len(emitted), limit=60)
+        worker.wait_quiet()
+        result = lost_and_duplicated(worker, emitted)
+        result['emitted'] = len(emitted)
+        return result
+    finally:
+        worker.close()
+        redis.close()
+        shutil.rmtree(spool_dir, ignore_errors=True)
 
 
 def outage(redis_executable, which, events, duration, spool=False):
     """Kill Redis 1.5 s into a ``duration`` s run, restart it 3 s later; count the events never delivered."""
     redis = Redis(redis_executable)
-    worker = Worker(which, redis.url)
+    worker = Worker(which, redis.url, dedup=spool)
     spool_dir = tempfile.mkdtemp(prefix='bench-spool-') if spool else None
     try:
         emit(which, redis.url, '--events', 20)
@@ -299,6 +388,34 @@ def report(figures, args):
         f"{'met' if not hung_default.get('blocked') and hung_default['max_us'] <= 1.1e6 else 'MISSED'}, "
         f"≤1 ms batching {'met' if not hung_batched.get('blocked') and hung_batched['max_us'] <= 1000 else 'MISSED'} |",
     ]
+    ahead = figures['cost'].get('write-ahead')
+    if ahead:
+        ahead_cost = original['median_us'] / ahead['median_us']
+        ahead_rate = ahead['per_second'] / original['per_second'] if original['per_second'] else float('inf')
+        frozen_result, kills = figures['frozen'], figures['killed']
+        lines += [
+            '',
+            f'Write-ahead mode (`batch_size=100`, `spool_dir`; the worker with `EVENT_TRACKING_DEDUP_CACHE`):',
+            '',
+            '| | original 4.0.2 | this library, write-ahead | ratio | target |',
+            '|---|---|---|---|---|',
+            f"| emit cost, median | {microseconds(original['median_us'])} | {microseconds(ahead['median_us'])} | "
+            f"{ahead_cost:,.0f}x lower | ≤10 µs and ≥100x "
+            f"{'met' if ahead['median_us'] <= 10 and ahead_cost >= 100 else 'MISSED'} |",
+            f"| emit cost, p99 | {microseconds(original['p99_us'])} | {microseconds(ahead['p99_us'])} | | |",
+            f"| delivered events per second | {original['per_second']:,.0f} | {ahead['per_second']:,.0f} | "
+            f"{ahead_rate:,.1f}x | ≥20x {'met' if ahead_rate >= 20 else 'MISSED'} |",
+            f"| broker outage: lost / duplicated | {out_original['lost']:,} / {out_original['duplicates']:,} | "
+            f"{out_this['lost']:,} / {out_this['duplicates']:,} | | 0 / 0 "
+            f"{'met' if out_this['lost'] == out_this['duplicates'] == 0 else 'MISSED'} |",
+            f"| broker frozen 3 s (SIGSTOP), {args.outage_events:,} events: lost / duplicated | | "
+            f"{frozen_result['lost']:,} / {frozen_result['duplicates']:,} | | 0 / 0 "
+            f"{'met' if frozen_result['lost'] == frozen_result['duplicates'] == 0 else 'MISSED'} |",
+            f"| {args.kills} kill -9s of the emitter: emitted, lost / duplicated | "
+            f"{kills[ORIGINAL]['emitted']:,}, {kills[ORIGINAL]['lost']:,} / {kills[ORIGINAL]['duplicates']:,} | "
+            f"{kills[THIS]['emitted']:,}, {kills[THIS]['lost']:,} / {kills[THIS]['duplicates']:,} | | 0 / 0 "
+            f"{'met' if kills[THIS]['lost'] == kills[THIS]['duplicates'] == 0 else 'MISSED'} |",
+        ]
     return '\n'.join(lines)
 
 
@@ -307,14 +424,17 @@ def main(argv=None):
     parser.add_argument('--events', type=int, default=5000, help='events per cost/throughput run (default 5000)')
     parser.add_argument('--outage-events', type=int, default=3000, help='events of the outage run (default 3000)')
     parser.add_argument('--duration', type=float, default=6.0, help='seconds of the outage run (default 6)')
+    parser.add_argument('--kills', type=int, default=10, help='kill -9s of the emitter (default 10)')
     parser.add_argument('--rebuild', action='store_true', help='recreate both virtual environments')
     args = parser.parse_args(argv)
     redis_executable = prepare(args.rebuild)
-    figures = {'cost': {}, 'outage': {}, 'hung': {}}
+    figures = {'cost': {}, 'outage': {}, 'hung': {}, 'killed': {}}
     print('emit cost and throughput ...', flush=True)
     figures['cost'][ORIGINAL] = cost_and_throughput(redis_executable, ORIGINAL, args.events)
     figures['cost']['batched'] = cost_and_throughput(redis_executable, THIS, args.events, batch_size=100)
     figures['cost']['default'] = cost_and_throughput(redis_executable, THIS, args.events)
+    figures['cost']['write-ahead'] = cost_and_throughput(redis_executable, THIS, args.events, batch_size=100,
+                                                         spool=True)
     print('broker outage ...', flush=True)
     figures['outage'][ORIGINAL] = outage(redis_executable, ORIGINAL, args.outage_events, args.duration)
     figures['outage'][THIS] = outage(redis_executable, THIS, args.outage_events, args.duration, spool=True)
@@ -322,6 +442,10 @@ def main(argv=None):
     figures['hung'][ORIGINAL] = hung(ORIGINAL, 20)
     figures['hung']['default'] = hung(THIS, 20)
     figures['hung']['batched'] = hung(THIS, 2000, batch_size=100)
+    print('broker frozen, kill -9s ...', flush=True)
+    figures['frozen'] = frozen(redis_executable, args.outage_events, args.duration)
+    figures['killed'][ORIGINAL] = killed(redis_executable, ORIGINAL, args.kills, args.outage_events)
+    figures['killed'][THIS] = killed(redis_executable, THIS, args.kills, args.outage_events)
     table = report(figures, args)
     print(table)
     os.makedirs(bench_run.RESULTS, exist_ok=True)

@@ -23,14 +23,22 @@ QUEUE = 'bench-delivery'
 BACKEND = 'bench'
 
 
-def configure_django():
-    """The original's task module imports edx-django-utils, which wants configured settings."""
+def configure_django(dedup=False):
+    """The original's task module imports edx-django-utils, which wants configured settings.
+
+    ``dedup``: the worker skips batch ids it delivered already (this library's ``EVENT_TRACKING_DEDUP_CACHE``,
+    here a local-memory cache: one worker process).
+    """
     try:
         from django.conf import settings  # pylint: disable=import-outside-toplevel
     except ImportError:
         return
     if not settings.configured:
-        settings.configure()
+        extra = {}
+        if dedup:
+            extra = {'CACHES': {'default': {'BACKEND': 'django.core.cache.backends.locmem.LocMemCache'}},
+                     'EVENT_TRACKING_DEDUP_CACHE': 'default'}
+        settings.configure(**extra)
         import django  # pylint: disable=import-outside-toplevel
         django.setup()
 
@@ -106,11 +114,12 @@ def finish(backend, limit=60.0):
         time.sleep(0.2)
 
 
-def timed_emits(tracker, numbers, pause=0.0, started=None):
+def timed_emits(tracker, numbers, pause=0.0, started=None, print_each=False):
     durations = []
+    first = numbers[0] if len(numbers) else 0
     for number in numbers:
         if started is not None and pause:
-            target = started + number * pause
+            target = started + (number - first) * pause
             delay = target - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
@@ -120,6 +129,8 @@ def timed_emits(tracker, numbers, pause=0.0, started=None):
         except Exception:  # pylint: disable=broad-except  # the original lets a publish failure through
             pass
         durations.append(time.perf_counter() - begin)
+        if print_each:
+            print(number, flush=True)
     return durations
 
 
@@ -148,17 +159,23 @@ def run_emit(args):
         result['blocked_for_s'] = time.monotonic() - started if worker.is_alive() else None
         print(json.dumps(result), flush=True)
         os._exit(0)  # pylint: disable=protected-access  # a thread may still hang on the broker
+    numbers = range(args.first, args.first + args.events)
+    if args.scenario == 'killed':
+        print(json.dumps({'started': time.time()}), flush=True)
+        timed_emits(tracker, numbers, pause=args.duration / max(1, args.events), started=time.monotonic(),
+                    print_each=True)
+        time.sleep(600)  # killed before this ends
     if args.scenario == 'outage':
         started = time.monotonic()
         print(json.dumps({'started': time.time()}), flush=True)
-        durations = timed_emits(tracker, range(args.events), pause=args.duration / args.events, started=started)
+        durations = timed_emits(tracker, numbers, pause=args.duration / args.events, started=started)
     else:
         result['started'] = time.time()
-        durations = timed_emits(tracker, range(args.events))
+        durations = timed_emits(tracker, numbers)
         result['emitted'] = time.time()
     finish(backend)
     result['finished'] = time.time()
-    result.update(summary(durations))
+    result.update(summary(durations) if durations else {'n': 0})
     result['stats'] = getattr(tracker, 'stats', None) if isinstance(getattr(tracker, 'stats', None), dict) else None
     print(json.dumps(result), flush=True)
 
@@ -168,7 +185,9 @@ def main():
     parser.add_argument('role', choices=['worker', 'emit'])
     parser.add_argument('--broker', required=True)
     parser.add_argument('--out', help='worker: the file of delivered seq numbers')
-    parser.add_argument('--scenario', choices=['cost', 'outage', 'hung'], default='cost')
+    parser.add_argument('--scenario', choices=['cost', 'outage', 'hung', 'killed'], default='cost')
+    parser.add_argument('--first', type=int, default=0, help='the seq of the first event')
+    parser.add_argument('--dedup', action='store_true', help="worker: this library's de-duplication cache")
     parser.add_argument('--events', type=int, default=5000)
     parser.add_argument('--batch-size', type=int, default=0)
     parser.add_argument('--batch-interval', type=float, default=0.2)
@@ -176,7 +195,7 @@ def main():
     parser.add_argument('--duration', type=float, default=6.0, help='outage: seconds over which to emit')
     parser.add_argument('--limit', type=float, default=15.0, help='hung: seconds to wait for the emits')
     args = parser.parse_args()
-    configure_django()
+    configure_django(dedup=args.dedup)
     if args.role == 'worker':
         run_worker(args)
     else:

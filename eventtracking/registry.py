@@ -39,6 +39,7 @@ from eventtracking import tracker
 from eventtracking._extras import missing_extra
 from eventtracking.encoding import utc_isoformat
 from eventtracking.exceptions import ImproperlyConfigured
+from eventtracking.forking import after_fork_in_child
 
 try:
     import jsonschema_rs
@@ -241,6 +242,14 @@ class EventType:
 
 _REGISTRY = {}
 _LOCK = threading.Lock()
+
+
+def _new_lock(module):
+    """In a child after ``fork``: another thread may have held the old lock."""
+    module._LOCK = threading.Lock()  # pylint: disable=protected-access
+
+
+after_fork_in_child(sys.modules[__name__], _new_lock)
 
 
 def register(event_type):

@@ -26,6 +26,7 @@ with the same serializer.
 """
 
 import logging
+import sys
 import threading
 
 from eventtracking._extras import missing_extra
@@ -34,6 +35,7 @@ try:
     from celery import _state as celery_state
     from kombu.exceptions import EncodeError
     from kombu.utils.json import dumps
+    from kombu.utils.objects import cached_property as kombu_cached_property
 except ImportError as exc:
     raise missing_extra('celery', __name__, exc) from exc
 
@@ -159,7 +161,10 @@ class AsyncRoutingBackend(RoutingBackend):  # pylint: disable=too-many-instance-
         """Keep the Celery app the application configured, for the publisher's thread (Celery's current app is
         per thread: a thread that never set one gets Celery's fallback app)."""
         if self._app is None:
-            self._app = celery_state._tls.current_app or celery_state.default_app  # pylint: disable=protected-access
+            app = celery_state._tls.current_app or celery_state.default_app  # pylint: disable=protected-access
+            if app is not None:
+                _prepare(app)
+            self._app = app
 
     def _publishing_app(self):
         """The app to publish with: the one noted from a caller, else the default one, else the only one made."""
@@ -377,6 +382,37 @@ class AsyncRoutingBackend(RoutingBackend):  # pylint: disable=too-many-instance-
         return True
 
 
+def _renew_kombu_locks(_owner=None):
+    """In a child after ``fork``: a new lock for every kombu ``cached_property`` of Celery's and kombu's classes.
+
+    kombu's ``cached_property`` takes a lock on every read (Celery's
+    ``amqp.send_task_message`` is one); a child forked while a publishing
+    thread held one would wait for it for ever.
+    """
+    for name, module in list(sys.modules.items()):
+        if module is None or not (name.startswith('celery.') or name.startswith('kombu.')):
+            continue
+        for value in list(vars(module).values()):
+            if not isinstance(value, type):
+                continue
+            for attribute in list(vars(value).values()):
+                if isinstance(attribute, kombu_cached_property):
+                    attribute.lock = threading.RLock()
+
+
+def _prepare(app):
+    """Finalize ``app`` and build its producer pool here, in the caller, not in the publisher's thread.
+
+    A child forked while that thread was halfway through them would find the
+    app finalized without its tasks, or a lazy attribute's lock held for ever.
+    """
+    try:
+        app.tasks  # pylint: disable=pointless-statement  # finalizes, and registers the shared tasks
+        app.amqp.producer_pool  # pylint: disable=pointless-statement
+    except Exception:  # pylint: disable=broad-except  # the thread will meet the same error and count it
+        logger.debug('Could not prepare the Celery app for publishing', exc_info=True)
+
+
 def _eager(task):
     """Whether ``task``'s app runs tasks at once in the caller (``task_always_eager``); False for a stand-in."""
     try:
@@ -410,3 +446,6 @@ def _serializable(event):
     except Exception:  # pylint: disable=broad-except
         return False
     return True
+
+
+after_fork_in_child(AsyncRoutingBackend, _renew_kombu_locks)

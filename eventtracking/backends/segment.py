@@ -21,6 +21,7 @@ from enum import Enum
 from urllib.parse import urlunsplit
 
 from eventtracking.events import event_name, safe_name
+from eventtracking.forking import after_fork_in_child
 from eventtracking.ratelimit import RateLimitedLog
 from eventtracking.exceptions import UnserializableEventError
 from eventtracking.stats import BACKEND_ERROR, FILTERED, OVERSIZE, PUBLISH_ERROR, UNAVAILABLE, EventCounters
@@ -203,6 +204,11 @@ class _ClientWatch:
         self.backend = None
         self.exited = False
         self._watched = set()
+        self._lock = threading.Lock()
+        after_fork_in_child(self, _ClientWatch._new_lock)
+
+    def _new_lock(self):
+        """In a child after ``fork``: another thread may have held the old lock."""
         self._lock = threading.Lock()
 
     def watch(self, client, backend):

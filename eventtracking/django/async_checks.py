@@ -8,6 +8,10 @@
 * ``eventtracking.W011``: a ``backend_name`` that does not lead back to the
   backend (the worker looks it up by that name: a top-level key or the dotted
   path from the root). An empty one is fine: the ``DjangoTracker`` fills it in.
+* ``eventtracking.W012``: a batching ``AsyncRoutingBackend`` (``batch_size`` above
+  1) without ``spool_dir``: its events wait in memory, and a process killed
+  (SIGKILL, a default SIGTERM, the OOM killer, a ``multiprocessing`` child's
+  ``os._exit``) loses what waits, uncounted.
 * ``eventtracking.E020``: a ``spool_dir`` that is not a writable directory and
   cannot be created.
 """
@@ -23,6 +27,7 @@ from eventtracking.django.settings_tree import ENGINE_KEY, OPTIONS_KEY, is_engin
 
 W_NO_SOCKET_TIMEOUT = 'eventtracking.W010'
 W_BACKEND_NAME = 'eventtracking.W011'
+W_MEMORY_QUEUE = 'eventtracking.W012'
 E_SPOOL_DIR = 'eventtracking.E020'
 
 REDIS_SCHEMES = ('redis', 'rediss', 'redis+socket', 'sentinel')
@@ -65,7 +70,7 @@ def options_of(node):
 
 
 def check_async_routing(settings_name=DJANGO_BACKEND_SETTING_NAME):
-    """The messages W010, W011 and E020 for the ``AsyncRoutingBackend`` nodes of the setting."""
+    """The messages W010, W011, W012 and E020 for the ``AsyncRoutingBackend`` nodes of the setting."""
     config = getattr(settings, settings_name, {})
     found = list(async_nodes(config, setting_path=settings_name))
     if not found:
@@ -74,6 +79,7 @@ def check_async_routing(settings_name=DJANGO_BACKEND_SETTING_NAME):
     for names, path, node in found:
         messages += check_backend_name(config, names, path, node)
         messages += check_spool_dir(path, node)
+        messages += check_memory_queue(path, node)
     return messages
 
 
@@ -137,6 +143,21 @@ def _node_at(config, name):
         node = children[part]
         children = options_of(node).get('backends')
     return node
+
+
+def check_memory_queue(path, node):
+    """W012 when a batching backend keeps its events in memory only (no ``spool_dir``)."""
+    options = options_of(node)
+    batch_size = options.get('batch_size', 1)
+    if options.get('spool_dir') or not isinstance(batch_size, int) or batch_size <= 1:
+        return []
+    return [checks.Warning(
+        f"{item_path(path, OPTIONS_KEY)}: batch_size is {batch_size} and there is no spool_dir, so events wait "
+        'in memory until the background thread publishes them: a process killed meanwhile (SIGKILL, a default '
+        "SIGTERM, the OOM killer, a multiprocessing child's os._exit) loses them, uncounted",
+        hint="Set spool_dir to a local directory: send() then writes every event there before it returns.",
+        id=W_MEMORY_QUEUE,
+    )]
 
 
 def check_spool_dir(path, node):

@@ -49,6 +49,8 @@ the checks first) builds ``EVENT_TRACKING_BACKENDS`` and
                         has no socket timeout
 ``eventtracking.W011``  an ``AsyncRoutingBackend`` whose ``backend_name`` leads the
                         worker to another backend (or none)
+``eventtracking.W012``  a batching ``AsyncRoutingBackend`` without ``spool_dir`` (a
+                        killed process loses the events waiting in memory)
 ``eventtracking.E020``  an ``AsyncRoutingBackend`` ``spool_dir`` that is not a
                         writable directory (and cannot be made one)
 ======================  ==========================================================
