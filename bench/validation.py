@@ -17,6 +17,14 @@ microseconds per event; the two emit variants alternate, round by round.
   ``datetime`` and ``date`` are judged in their JSON form.
 * ``processor``: :class:`~eventtracking.processors.schema.EventTypeValidator`
   called on a whole event (registry look-up included).
+* ``patterns``: every ``pattern`` (and ``patternProperties`` key) of every
+  registered type (here the benchmark's, with :data:`PATTERNS`), each on the
+  same linear-time regex engine the registry uses, against hostile 4 KB
+  strings (:data:`HOSTILE`): the worst one first. A pattern that engine cannot
+  run (lookaround, backreferences) is refused at definition, so this bounds
+  what a pattern can cost per event. For comparison, :data:`REFUSED` (a
+  lookaround pattern, now refused) on jsonschema-rs's default backtracking
+  engine, against a 25-character string.
 * ``emit``: ``Tracker.emit`` through the ``openedx`` tree of ``workloads.py``
   (legacy field mapping and a ``LoggerBackend`` writing to ``/dev/null``,
   three filtered branches), without and with an ``EventTypeValidator`` first
@@ -26,6 +34,7 @@ microseconds per event; the two emit variants alternate, round by round.
 
 import argparse
 import datetime
+import json
 import os
 import sys
 import time
@@ -36,7 +45,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import workloads  # noqa: E402  pylint: disable=wrong-import-position
 
 from eventtracking.processors.schema import EventTypeValidator  # noqa: E402  pylint: disable=wrong-import-position
-from eventtracking.registry import EventType, Field, register  # noqa: E402  pylint: disable=wrong-import-position
+from eventtracking.registry import (  # noqa: E402  pylint: disable=wrong-import-position
+    EventType, Field, register, registered_event_types,
+)
 
 FIELDS = {
     'user_id': Field(int, 'The learner.'),
@@ -51,6 +62,20 @@ FIELDS = {
     'state': Field(dict, 'The problem state.'),
 }
 """The 10-field schema of the benchmark."""
+
+PATTERNS = {
+    'course_id': r'^course-v1:[^+]+\+[^+]+\+[^+]+$',
+    'email': r'^[^@\s]+@[^@\s]+\.[^@\s]+$',
+    'code': r'^(a+)+$',
+    'slug': r'^([a-z0-9]+-?)*[a-z0-9]$',
+}
+"""Patterns of the benchmark's own type: two usual ones and two that backtrack badly on a backtracking engine."""
+
+HOSTILE = ['a' * 4096, 'a' * 4095 + '!', 'a-' * 2048 + '!', 'course-v1:' + '+' * 4086, '@' * 4096, ' ' * 4096]
+"""Strings of 4 KB that make backtracking patterns slow."""
+
+REFUSED = r'^((?!x)a+)+$'
+"""A lookaround pattern the registry refuses: what one cost per event on the default (backtracking) engine."""
 
 WHOLE_FIELDS = dict(FIELDS, submitted_at=Field(datetime.datetime, 'When.'), due=Field(datetime.date, 'Due date.'))
 
@@ -82,6 +107,50 @@ def time_validate(number, repeat):
         'EventTypeValidator, valid event': best(lambda: checking(event), number, repeat),
         'EventTypeValidator, both modes ignore': best(lambda: validator(event), number, repeat),
     }
+
+
+def registered_patterns():
+    """``(type name, where, pattern)`` of every pattern in every registered type's schema."""
+    found = []
+    for event_type in registered_event_types():
+        todo = [('data', event_type.json_schema())]
+        while todo:
+            where, node = todo.pop()
+            if isinstance(node, list):
+                todo.extend((where, child) for child in node)
+                continue
+            if not isinstance(node, dict):
+                continue
+            if isinstance(node.get('pattern'), str):
+                found.append((event_type.name, where, node['pattern']))
+            found.extend((event_type.name, where + '.*', key) for key in node.get('patternProperties') or {})
+            for key, child in node.items():
+                if key == 'properties' and isinstance(child, dict):
+                    todo.extend((f'{where}.{name}', schema) for name, schema in child.items())
+                else:
+                    todo.append((where, child))
+    return found
+
+
+def time_patterns(number, repeat):
+    """Microseconds per validation of each registered pattern against its worst :data:`HOSTILE` string."""
+    register(EventType('bench.patterns', 'Fields with patterns.', schema={
+        'type': 'object', 'properties': {name: {'type': 'string', 'pattern': pattern}
+                                         for name, pattern in PATTERNS.items()}}))
+    results = []
+    for type_name, where, pattern in registered_patterns():
+        field = EventType(f'bench.pattern.{len(results)}', 'One pattern.',
+                          schema={'type': 'object', 'properties': {'value': {'type': 'string', 'pattern': pattern}}})
+        worst = max(best(lambda text=text: field.validate({'value': text}), number, repeat) for text in HOSTILE)
+        results.append((worst, type_name, where, pattern))
+    return sorted(results, reverse=True)
+
+
+def time_refused(number, repeat):
+    """Microseconds per check of :data:`REFUSED` on jsonschema-rs's default engine (what the registry refuses)."""
+    import jsonschema_rs  # pylint: disable=import-outside-toplevel
+    backtracking = jsonschema_rs.Draft202012Validator({'type': 'string', 'pattern': REFUSED})
+    return best(lambda: backtracking.is_valid('a' * 24 + '!'), number, repeat)
 
 
 def time_candidates(number, repeat):
@@ -157,6 +226,12 @@ def main(argv=None):
     print(f'{"per event":<56} {"µs":>8}')
     for label, micros in time_validate(number, repeat).items():
         print(f'{label:<56} {micros:8.2f}')
+    print(f'\n{"registered pattern, worst hostile 4 KB string":<72} {"µs":>8}')
+    for micros, type_name, where, pattern in time_patterns(max(number // 100, 200), repeat):
+        label = f'{type_name} {where} {json.dumps(pattern)}'
+        print(f'{label:<72} {micros:8.2f}')
+    label = f'(refused at definition) {json.dumps(REFUSED)}, default engine, 25 characters'
+    print(f'{label:<72} {time_refused(5, repeat):8.2f}')
     if args.candidates:
         print(f'\n{"library (10-field schema)":<44} {"valid µs":>9} {"invalid µs":>11}')
         for label, (valid, invalid) in time_candidates(number, repeat).items():

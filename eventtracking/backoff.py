@@ -26,6 +26,11 @@ class Backoff:
         self._until = 0.0
         after_fork_in_child(self, Backoff.reset_after_fork)
 
+    @classmethod
+    def fixed(cls, seconds, clock=time.monotonic):
+        """A back-off of ``seconds`` after every failure, however many in a row: no growth and no jitter."""
+        return cls(first=seconds, cap=seconds, clock=clock, rand=_no_jitter)
+
     def failed(self):
         """Note one more failure; return the delay in seconds before the next attempt."""
         with self._lock:
@@ -53,3 +58,8 @@ class Backoff:
     def waiting(self):
         """True while the back-off after the last failure has not run out."""
         return self._until > self._clock()
+
+
+def _no_jitter():
+    """The whole delay, every time (the ``rand`` of :meth:`Backoff.fixed`)."""
+    return 1.0

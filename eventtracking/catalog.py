@@ -13,12 +13,16 @@ text; ``manage.py eventtracking_catalog``, the Sphinx directive of
 The JSON form is the one to keep beside the tracking logs: a top-level
 ``catalog_version`` (:data:`CATALOG_VERSION`) and ``event_types``, a list of
 each type's :meth:`~eventtracking.registry.EventType.definition` sorted by
-name, keys sorted, so that the same types always give the same text.
+name, keys sorted, so that the same types always give the same text. A type
+accepted from web pages (``EventType(..., browser=True)``, see
+:mod:`eventtracking.django.browser`) has ``"browser": true`` there, and
+"Accepted from the browser: yes" in the Markdown and reStructuredText forms.
 :func:`load` reads it back into event types, and rendering those gives the
 same JSON again.
 """
 
 import json
+import runpy
 import sys
 
 from eventtracking.registry import EventType, registered_event_types
@@ -30,6 +34,9 @@ FORMATS = ('markdown', 'rst', 'json')
 """The formats :func:`render` knows."""
 
 TITLE = 'Event catalog'
+
+BROWSER_MARK = 'Accepted from the browser: yes'
+"""The line (a list item, a field) that marks a type accepted from web pages in the Markdown and rst forms."""
 
 
 def render(format='markdown', event_types=None):  # pylint: disable=redefined-builtin
@@ -66,7 +73,7 @@ def load(text):
         raise ValueError(f'Unknown catalog_version {catalog.get("catalog_version")!r}: this reads {CATALOG_VERSION}')
     return [
         EventType(entry['name'], entry['description'], schema=entry['schema'], example=entry['example'],
-                  version=entry['version'], owner=entry['owner'])
+                  version=entry['version'], owner=entry['owner'], browser=entry.get('browser', False))
         for entry in catalog['event_types']
     ]
 
@@ -104,6 +111,8 @@ def markdown_lines(event_types, title=TITLE):
                   f'- Version: {event_type.version}']
         if event_type.owner:
             lines.append(f'- Owner: {_one_line(event_type.owner)}')
+        if event_type.browser:
+            lines.append(f'- {BROWSER_MARK}')
         lines.append('')
         rows = field_rows(event_type)
         if rows:
@@ -130,6 +139,8 @@ def rst_lines(event_types, title=TITLE, underline='-'):
                   f':Version: {event_type.version}']
         if event_type.owner:
             lines.append(f':Owner: {_rst_text(event_type.owner)}')
+        if event_type.browser:
+            lines.append(f':{BROWSER_MARK}')
         lines.append('')
         rows = field_rows(event_type)
         if rows:
@@ -167,12 +178,9 @@ def _rst_text(text):
     return _one_line(text).translate(_RST_SPECIAL)
 
 
-def main(argv=None):
-    """``python -m eventtracking.catalog --module MOD [--format F]``: the same as ``eventtracking catalog``."""
-    from eventtracking.cli import main as cli_main  # pylint: disable=import-outside-toplevel  # the layer above
-
-    return cli_main(['catalog', *(sys.argv[1:] if argv is None else argv)])
-
-
 if __name__ == '__main__':
-    sys.exit(main())
+    # ``python -m eventtracking.catalog ARGS`` is ``python -m eventtracking catalog ARGS``: the command line is the
+    # CLI's (a layer above this module, see docs/architecture.rst), so this module hands the process over to it
+    # by running the package's __main__ rather than importing the CLI.
+    sys.argv[1:1] = ['catalog']
+    runpy.run_module('eventtracking', run_name='__main__', alter_sys=True)

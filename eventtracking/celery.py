@@ -19,6 +19,13 @@ is left out and logged); a stack whose JSON is longer than ``max_bytes``
 all: it is counted ``context_too_large`` in the publishing tracker's
 ``stats`` and logged, without its values. A worker that does not call
 :func:`propagate_context` ignores the header.
+
+The worker checks a header as a whole before entering anything: a string of
+at most ``max_bytes``, JSON, a list of ``[name, dict]`` pairs with string
+names, each name once, nested at most :data:`MAX_DEPTH` deep. A header that
+fails is ignored for that task (it runs with the worker's own contexts),
+counted ``context_invalid`` and logged by reason, never with its values.
+After every task the worker's stack is exactly what it was before it.
 """
 
 import json
@@ -28,7 +35,7 @@ from eventtracking import tracker as tracking
 from eventtracking._extras import missing_extra
 from eventtracking.events import safe_name
 from eventtracking.ratelimit import RateLimitedLog
-from eventtracking.stats import CONTEXT_TOO_LARGE
+from eventtracking.stats import CONTEXT_INVALID, CONTEXT_TOO_LARGE
 
 try:
     from celery.signals import before_task_publish, task_postrun, task_prerun
@@ -107,36 +114,88 @@ def add_context_header(sender=None, headers=None, **kwargs):  # pylint: disable=
 
 
 def enter_task_context(task=None, **kwargs):  # pylint: disable=unused-argument
-    """``task_prerun`` receiver: enter the contexts of the task's header on the worker's default tracker."""
+    """``task_prerun`` receiver: enter the contexts of the task's header on the worker's default tracker.
+
+    The header is checked as a whole first (see :func:`header_problem`); a bad
+    one is ignored for the task, counted ``context_invalid`` in the default
+    tracker's ``stats`` and logged by reason, never with its values. Never raises.
+    """
     if task is None or not _applies_to(task):
-        return
-    pairs = _decoded(getattr(task.request, HEADER, None))
-    if not pairs:
         return
     default = tracking.TRACKERS.get(tracking.DEFAULT_TRACKER_NAME)
     if default is None:
         return
-    stack = default.located_context
-    entered, replaced = [], []
-    setattr(task.request, _ENTERED, (stack, entered, replaced))  # before entering: a failure half-way is undone
-    for name, ctx in pairs:
-        if name in stack:
-            replaced.append((name, stack.pop(name)))
-        entered.append(name)
-        stack[name] = ctx
+    try:
+        value = getattr(task.request, HEADER, None)
+        if value is None:
+            return
+        pairs, problem = _decoded(value)
+        if problem is not None:
+            _count_invalid(default, problem)
+            return
+        stack = default.located_context
+        before = list(stack.items())
+        setattr(task.request, _ENTERED, (stack, before, [name for name, _ in pairs]))  # before entering: undone
+        for name, ctx in pairs:
+            stack.pop(name, None)
+            stack[name] = ctx
+    except Exception:  # pylint: disable=broad-except  # RecursionError too: a signal receiver must not raise
+        _count_invalid(default, 'unreadable')
 
 
 def exit_task_context(task=None, **kwargs):  # pylint: disable=unused-argument
-    """``task_postrun`` receiver: exit what :func:`enter_task_context` entered, and put back what it replaced."""
+    """``task_postrun`` receiver: put the stack back exactly as it was before :func:`enter_task_context`.
+
+    The contexts the header entered are exited, the worker's own contexts
+    they replaced come back in their places, and a context the task itself
+    entered and left entered (a worker-wide one) stays, after them.
+    """
     entered = getattr(getattr(task, 'request', None), _ENTERED, None)
     if entered is None:
         return
     setattr(task.request, _ENTERED, None)
-    stack, names, replaced = entered
-    for name in reversed(names):
-        stack.pop(name, None)
-    for name, ctx in replaced:
-        stack[name] = ctx
+    stack, before, names = entered
+    kept_names = set(names).union(name for name, _ in before)
+    left_by_task = [(name, ctx) for name, ctx in stack.items() if name not in kept_names]
+    stack.clear()
+    stack.update(before)
+    stack.update(left_by_task)
+
+
+MAX_DEPTH = 32
+"""The deepest nesting of lists and dicts a header may have (its outer list and pairs included)."""
+
+
+def header_problem(value, max_bytes=None):
+    """Why the header ``value`` cannot be entered, or None when it can: a short reason, never its values.
+
+    The reasons: ``not_a_string``, ``too_large`` (longer than ``max_bytes``,
+    by default the :func:`propagate_context` limit), ``not_json``,
+    ``too_deep`` (nested deeper than :data:`MAX_DEPTH`), ``bad_shape`` (not a
+    list of ``[name, dict]`` pairs with string names), ``duplicate_names``.
+    """
+    return _decoded(value, max_bytes)[1]
+
+
+def _count_invalid(default, reason):
+    try:
+        default.counters.increment(CONTEXT_INVALID)
+        RATE_LIMITED_LOG.warning(('celery', CONTEXT_INVALID, reason),
+                                 'Task run without the contexts of its %s header: %s', HEADER,
+                                 _REASONS.get(reason, reason))
+    except RecursionError:
+        pass
+
+
+_REASONS = {
+    'not_a_string': 'it is not a string',
+    'too_large': 'it is over the limit of EVENT_TRACKING_CELERY_CONTEXT_MAX_BYTES',
+    'not_json': 'it is not JSON',
+    'too_deep': f'it is nested more than {MAX_DEPTH} levels deep',
+    'bad_shape': 'it is not a list of [name, dict] pairs with string names',
+    'duplicate_names': 'it names a context twice',
+    'unreadable': 'it could not be read',
+}
 
 
 def _applies_to(task):
@@ -181,16 +240,38 @@ def _encoded_pair(item):
     return None
 
 
-def _decoded(value):
-    """The ``[name, context]`` pairs of a header, or None for a missing or malformed one."""
+def _decoded(value, max_bytes=None):
+    """``(pairs, None)`` for a good header, ``(None, reason)`` for a bad one (see :func:`header_problem`)."""
     if not isinstance(value, str):
-        return None
+        return None, 'not_a_string'
+    if len(value.encode('utf-8', 'surrogatepass')) > (max_bytes or _Settings.max_bytes):
+        return None, 'too_large'
     try:
         pairs = json.loads(value)
+    except RecursionError:
+        return None, 'too_deep'
     except ValueError:
-        return None
-    if not isinstance(pairs, list):
-        return None
-    good = [(pair[0], pair[1]) for pair in pairs
-            if isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], str) and isinstance(pair[1], dict)]
-    return good if len(good) == len(pairs) else None
+        return None, 'not_json'
+    if _depth(pairs) > MAX_DEPTH:
+        return None, 'too_deep'
+    if not isinstance(pairs, list) or not all(
+            isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], str) and isinstance(pair[1], dict)
+            for pair in pairs):
+        return None, 'bad_shape'
+    if len({name for name, _ in pairs}) != len(pairs):
+        return None, 'duplicate_names'
+    return [(name, ctx) for name, ctx in pairs], None
+
+
+def _depth(value):
+    """How deeply lists and dicts nest in ``value`` (1 for a flat list); counted without recursion."""
+    deepest, todo = 0, [(value, 1)]
+    while todo:
+        node, depth = todo.pop()
+        if isinstance(node, dict):
+            node = node.values()
+        elif not isinstance(node, list):
+            continue
+        deepest = max(deepest, depth)
+        todo.extend((child, depth + 1) for child in node)
+    return deepest

@@ -44,7 +44,8 @@ def send_tracking_log_to_backends(sender, signal, **kwargs):  # pylint: disable=
     Signals that did not come from the event bus are ignored (in the web
     process they are the ones being published). The event is rebuilt from the
     ``TrackingLogData`` (``data`` and ``context`` decoded from JSON); then,
-    for every top-level :class:`EventBusRoutingBackend`, its processors run on
+    it is routed by the tracker (``Tracker.route``, where test captures see it)
+    to every top-level :class:`EventBusRoutingBackend`: its processors run on
     a private copy (``EventEmissionExit`` skips that backend) and the result
     goes to its nested backends. Failures are counted, logged through
     :data:`FAILURE_LOG` with the event's name only, never raised.
@@ -76,6 +77,14 @@ def send_tracking_log_to_backends(sender, signal, **kwargs):  # pylint: disable=
                           'registered', shown, NO_TRACKER)
         return
 
+    tracker.route(event, deliver=lambda routed: _send_to_event_bus_backends(tracker, routed))
+
+
+def _send_to_event_bus_backends(tracker, event):
+    """Run ``event`` through each top-level event-bus backend's processors (on a private copy when they may
+    change it) and send the result to its backends."""
+    name = event['name']
+    shown = safe_name(name)
     engines = [(key, engine) for key, engine in tracker.backends.items() if isinstance(engine, EventBusRoutingBackend)]
     for key, engine in engines:
         try:

@@ -14,6 +14,12 @@ and replaces that list on rollback; the :class:`PendingEvent` is then freed
 (at once, by reference counting) and its finalizer counts it ``rolled_back``
 in the tracker's ``stats`` and logs it, never having routed it.
 
+A transaction that commits can drop events too: when an application's own
+``on_commit`` callback, registered without ``robust=True``, raises, Django
+stops and drops every callback after it. An event freed uncalled while its
+connection is in that state (committed, its callbacks not all run) is
+counted ``commit_hook_failed`` instead, and logged at WARNING.
+
 Django is imported only when ``emit_on_commit`` is called; without Django, or
 outside any atomic block on the connection, the event is routed at once.
 """
@@ -22,12 +28,12 @@ import collections
 import functools
 import gc
 import logging
+import weakref
 
-from eventtracking import metrics
 from eventtracking.events import safe_name
 from eventtracking.isolation import copy_event
 from eventtracking.ratelimit import RateLimitedLog
-from eventtracking.stats import EMIT_ERROR, ROLLED_BACK
+from eventtracking.stats import COMMIT_HOOK_FAILED, EMIT_ERROR, ROLLED_BACK
 
 LOG = logging.getLogger(__name__)
 RATE_LIMITED_LOG = RateLimitedLog(LOG)
@@ -36,16 +42,17 @@ RATE_LIMITED_LOG = RateLimitedLog(LOG)
 class PendingEvent:
     """A built event waiting for its transaction: calling it routes it once; dropped uncalled, it counts itself.
 
-    Holds only the tracker and the event, so that it is never part of a
-    reference cycle and is freed as soon as Django drops it.
+    Holds only the tracker, the event and a weak reference to its connection,
+    so that it is never part of a reference cycle and is freed as soon as Django drops it.
     """
 
-    __slots__ = ('tracker', 'event', 'settled')
+    __slots__ = ('tracker', 'event', 'settled', 'connection')
 
-    def __init__(self, tracker, event):
+    def __init__(self, tracker, event, connection=None):
         self.tracker = tracker
         self.event = event
         self.settled = False
+        self.connection = None if connection is None else weakref.ref(connection)
 
     def __call__(self):
         """Route the event (Django calls this after the commit); never raises."""
@@ -63,11 +70,29 @@ class PendingEvent:
         if self.settled:
             return
         self.settled = True
+        connection = self.connection() if self.connection is not None else None
+        reason = COMMIT_HOOK_FAILED if _commit_interrupted(connection) else ROLLED_BACK
         if _GarbageCollection.running:
-            _DISCARDED_IN_COLLECTION.append((self.tracker, self.event))
+            _DISCARDED_IN_COLLECTION.append((self.tracker, self.event, reason))
         else:
-            _count_discarded(self.tracker, self.event)
+            _count_discarded(self.tracker, self.event, reason)
 
+
+def _commit_interrupted(connection):
+    """Whether ``connection`` has just committed and stopped running its ``on_commit`` callbacks because one raised.
+
+    Django runs the callbacks from ``set_autocommit(True)`` after the commit,
+    with autocommit already back on, and clears
+    ``run_commit_hooks_on_set_autocommit_on`` (set by the commit) only once
+    every callback has run. A rollback drops the callbacks before autocommit
+    is back on (the whole transaction's) or inside the atomic block (a
+    savepoint's), whatever that flag says.
+    """
+    try:
+        return (connection is not None and connection.run_commit_hooks_on_set_autocommit_on is True
+                and connection.autocommit is True and not connection.in_atomic_block)
+    except Exception:  # pylint: disable=broad-except  # a database backend without these attributes
+        return False
 
 class _GarbageCollection:
     """Whether the garbage collector is running (it calls ``watch`` at the start and the stop of each collection).
@@ -100,13 +125,20 @@ class _GarbageCollection:
 _DISCARDED_IN_COLLECTION = collections.deque()
 
 
-def _count_discarded(tracker, event):
-    """Count a discarded event ``rolled_back`` in its tracker and log its name; never raises."""
+_DISCARDED_BECAUSE = {
+    ROLLED_BACK: 'its transaction rolled back',
+    COMMIT_HOOK_FAILED: 'its transaction committed, but an on_commit callback before it raised and Django '
+                        'dropped the callbacks after that one (register callbacks with robust=True)',
+}
+
+
+def _count_discarded(tracker, event, reason):
+    """Count a discarded event by ``reason`` in its tracker and log its name; never raises."""
     try:
-        tracker.counters.increment(ROLLED_BACK)
+        tracker.counters.increment(reason)
         name = safe_name(event.get('name'))
-        RATE_LIMITED_LOG.info(('on_commit', ROLLED_BACK, name), 'Discarded event %s: its transaction rolled back',
-                              name)
+        log = RATE_LIMITED_LOG.info if reason == ROLLED_BACK else RATE_LIMITED_LOG.warning
+        log(('on_commit', reason, name), 'Discarded event %s: %s', name, _DISCARDED_BECAUSE[reason])
     except Exception:  # pylint: disable=broad-except  # called from a finalizer, which must not raise
         pass
 
@@ -115,17 +147,17 @@ def _count_discarded_in_collections():
     """Count the events a garbage collection discarded (queued by :meth:`PendingEvent.__del__`)."""
     while _DISCARDED_IN_COLLECTION:
         try:
-            tracker, event = _DISCARDED_IN_COLLECTION.popleft()
+            tracker, event, reason = _DISCARDED_IN_COLLECTION.popleft()
         except IndexError:  # another thread took the last one
             return
-        _count_discarded(tracker, event)
+        _count_discarded(tracker, event, reason)
 
 
 def route(tracker, event):
-    """Send a built event down ``tracker``'s routing tree; failures are counted and logged, never raised."""
+    """Route a built event through ``tracker`` (:meth:`~eventtracking.tracker.Tracker.route`); failures are counted
+    and logged, never raised."""
     try:
-        metrics.emitted()
-        tracker.routing_backend.send(event)
+        tracker.route(event)
     except Exception:  # pylint: disable=broad-except
         tracker.counters.increment(EMIT_ERROR)
         RATE_LIMITED_LOG.exception(('on_commit', 'route'), 'Failed to emit event %s after the commit',
@@ -146,7 +178,7 @@ def emit_on_commit(tracker, name, data, using):
         route(tracker, event)
         return
     _GarbageCollection.start_watching()
-    pending = PendingEvent(tracker, _snapshot(event))
+    pending = PendingEvent(tracker, _snapshot(event), connection)
     try:
         connection.on_commit(pending, robust=True)  # what transaction.on_commit(..., using=using) does
     except Exception:  # pylint: disable=broad-except

@@ -24,6 +24,13 @@ raises an ``ImportError`` naming the extra. The data is validated as it will
 be written: a value JSON has no type for (a ``datetime``, a ``date``, a
 tuple) is checked in its JSON form (an ISO 8601 string, a list).
 
+Validation runs in the emitting thread, so its cost per event must stay
+bounded: every ``pattern`` (and ``patternProperties`` key) runs on a
+linear-time regular expression engine, and a schema whose pattern needs
+lookaround or a backreference (which that engine has not) is refused with
+:class:`~eventtracking.exceptions.ImproperlyConfigured` naming the type and
+the field.
+
 The catalog of every registered type is rendered by :mod:`eventtracking.catalog`;
 :class:`eventtracking.processors.schema.EventTypeValidator` checks events on
 their way to the backends.
@@ -35,7 +42,6 @@ import json
 import sys
 import threading
 
-from eventtracking import tracker
 from eventtracking._extras import missing_extra
 from eventtracking.encoding import utc_isoformat
 from eventtracking.exceptions import ImproperlyConfigured
@@ -65,8 +71,30 @@ PYTHON_TYPES = {
 }
 """The Python types a :class:`Field` may have, with the JSON Schema each stands for."""
 
-UNREGISTERED_PROBLEM = '{name}: not a registered event type'
-"""How :func:`event_problems` words the problem of an event whose name no registered type has."""
+NOT_REGISTERED = 'not a registered event type'
+"""The message of the problem of an event whose name no registered type has (:func:`event_problems`)."""
+
+
+class Problem(str):
+    """One problem of an event, never showing a value: ``path``, where it is, and ``message``, what is wrong.
+
+    ``path`` is the dotted path from the event's root (``data.answers.q1``;
+    ``data`` for the whole payload, ``event`` for the event itself), or, for an
+    event whose name no registered type has, that name (with the message
+    :data:`NOT_REGISTERED`). A path names only keys the type's schema
+    declares; a key it does not declare is shown by its position in its
+    object (``data.answers.<undeclared key 0>``), since keys can be personal
+    data. The problem is a string as well, its text: ``'<path>: <message>'``.
+    """
+
+    def __new__(cls, path, message):
+        problem = super().__new__(cls, f'{path}: {message}')
+        problem.path = path
+        problem.message = message
+        return problem
+
+    def __getnewargs__(self):
+        return (self.path, self.message)
 
 
 class Field:
@@ -120,13 +148,16 @@ class EventType:
     object). ``example`` is the ``data`` of a typical event, shown in the
     catalog and checked against the schema here. ``version`` counts changes
     to the type's meaning or shape; ``owner`` says who to ask about it (a
-    team, a repository). ``module`` is the name of the module that created
+    team, a repository). ``browser=True`` accepts events of this type from
+    web pages (see :mod:`eventtracking.django.browser`); a registered type
+    without it is refused there. ``module`` is the name of the module that created
     it (the Sphinx directive's ``:module:`` option selects types by it), not
     part of its definition. Raises :class:`~eventtracking.exceptions.ImproperlyConfigured`
     naming the type and the problem when the definition cannot work.
     """
 
-    def __init__(self, name, description, fields=None, schema=None, example=None, version=1, owner=''):
+    def __init__(self, name, description, fields=None, schema=None, example=None, version=1, owner='',
+                 browser=False):
         if not isinstance(name, str) or not name:
             raise ImproperlyConfigured(f'An event type name must be a non-empty string, not {name!r}')
         self.name = name
@@ -135,6 +166,7 @@ class EventType:
         self.fields = dict(fields) if fields is not None else None
         self.version = version
         self.owner = owner
+        self.browser = bool(browser)
         self.example = copy.deepcopy(example)
         self._dated = False
         if fields is not None and schema is not None:
@@ -142,9 +174,16 @@ class EventType:
         self._schema = self._data_schema(schema)
         try:
             jsonschema_rs.meta.validate(self._schema)
-            self._validator = jsonschema_rs.Draft202012Validator(self._schema, validate_formats=True)
         except (jsonschema_rs.ValidationError, jsonschema_rs.ReferencingError, ValueError) as exc:
             self._fail(f'its schema is not valid JSON Schema (draft 2020-12): {_first_line(exc)}')
+        try:
+            self._validator = jsonschema_rs.Draft202012Validator(
+                self._schema, validate_formats=True, pattern_options=jsonschema_rs.RegexOptions())
+        except jsonschema_rs.ValidationError as exc:
+            self._fail(_unbounded_pattern(self._schema, exc))
+        except (jsonschema_rs.ReferencingError, ValueError) as exc:
+            self._fail(f'its schema is not valid JSON Schema (draft 2020-12): {_first_line(exc)}')
+        self._declared = _declared_keys(self._schema)
         if example is not None:
             problems = self.validate(example)
             if problems:
@@ -184,20 +223,21 @@ class EventType:
         return schema
 
     def validate(self, data):
-        """Return the problems of ``data`` against this type's schema: a list of strings, empty when valid.
+        """Return the problems of ``data`` against this type's schema: a list of :class:`Problem`, empty when valid.
 
-        The problems are sorted; each starts with the dotted path of the value from the event's
-        root and never shows the value itself, for example
+        The problems are sorted; each is a string that starts with the dotted path of the value from the
+        event's root and never shows the value itself, for example
         ``data.answers.q1: expected string, got int`` or
-        ``data.course_id: required but missing``. A value JSON cannot write
-        (a set) where the schema looks is the one problem
+        ``data.course_id: required but missing``; a key the schema does not
+        declare is not shown either (``data: 2 undeclared fields, not allowed``).
+        A value JSON cannot write (a set) where the schema looks is the one problem
         ``data: cannot be written as JSON (...)``.
         """
         try:
             if self._validator.is_valid(_top_level_json_form(data) if self._dated else data):
                 return []
         except RecursionError:
-            return ['data: nested too deeply to validate']
+            return [Problem('data', 'nested too deeply to validate')]
         except ValueError:  # a value JSON has no type for (a datetime): judge the data in its JSON form
             self._dated = True  # this type's data holds datetimes: replace them first from now on
             try:
@@ -208,19 +248,27 @@ class EventType:
         try:
             instance = json_form(data)
         except (TypeError, ValueError) as exc:
-            return [f'data: cannot be written as JSON ({_first_line(exc)})']
+            return [Problem('data', f'cannot be written as JSON ({_first_line(exc)})')]
         except RecursionError:
-            return ['data: nested too deeply to be written as JSON']
-        errors = self._validator.iter_errors(instance)
-        return sorted(problem for error in errors for problem in _problems(error, self._schema, instance))
+            return [Problem('data', 'nested too deeply to be written as JSON')]
+        try:
+            errors = list(self._validator.iter_errors(instance))
+        except (RecursionError, ValueError):  # jsonschema-rs: 'Recursion limit reached'
+            return [Problem('data', 'nested too deeply to validate')]
+        return sorted(problem for error in errors
+                      for problem in _problems(error, self._schema, instance, self._declared))
 
     def emit(self, data):
         """Emit an event of this type with ``data`` through the default tracker (:func:`eventtracking.tracker.emit`)."""
+        from eventtracking import tracker  # pylint: disable=import-outside-toplevel  # a layer above: see .importlinter
         tracker.emit(self.name, data)
 
     def definition(self):
-        """Everything that defines this type, as JSON-ready data: what the catalog shows, what registration compares."""
-        return {
+        """Everything that defines this type, as JSON-ready data: what the catalog shows, what registration compares.
+
+        ``'browser': True`` is there only for a type accepted from web pages.
+        """
+        definition = {
             'name': self.name,
             'description': self.description,
             'version': self.version,
@@ -228,6 +276,9 @@ class EventType:
             'schema': self.json_schema(),
             'example': json_form(self.example),
         }
+        if self.browser:
+            definition['browser'] = True
+        return definition
 
     def __eq__(self, other):
         if not isinstance(other, EventType):
@@ -294,21 +345,22 @@ def registered_event_types():
 
 
 def event_problems(event):
-    """Return the problems of a whole event (native shape: ``name`` and ``data``): a list of strings.
+    """Return the problems of a whole event (native shape: ``name`` and ``data``): a list of :class:`Problem`.
 
-    An event whose name no registered type has gives one problem,
-    ``'<name>: not a registered event type'`` (see :data:`UNREGISTERED_PROBLEM`;
-    the name as it is, ``None`` when missing); a registered one gives its
+    An event whose name no registered type has gives one problem, whose
+    ``path`` is the name as it is (``None`` when missing) and whose
+    ``message`` is :data:`NOT_REGISTERED`:
+    ``'<name>: not a registered event type'``; a registered one gives its
     type's :meth:`EventType.validate` problems, each starting with its dotted
     path from the event root (``data.answers.q1: expected string, got int``).
     An empty list means the event is registered and valid.
     """
     if not isinstance(event, dict):
-        return [f'event: expected a dict, got {type(event).__name__}']
+        return [Problem('event', f'expected a dict, got {type(event).__name__}')]
     name = event.get('name')
     event_type = get_event_type(name)
     if event_type is None:
-        return [UNREGISTERED_PROBLEM.format(name=name)]
+        return [Problem(str(name), NOT_REGISTERED)]
     return event_type.validate(event.get('data', {}))
 
 
@@ -342,33 +394,100 @@ _JSON_TYPE_NAMES = {str: 'string', bool: 'boolean', int: 'integer', float: 'numb
                     list: 'array', type(None): 'null'}
 
 
-def _problems(error, schema, instance):
-    """The problem lines of one ``jsonschema_rs.ValidationError``: the path and what is wrong, never the value."""
-    path = '.'.join(['data', *(str(part) for part in error.instance_path)])
+def _problems(error, schema, instance, declared):
+    """The :class:`Problem` of one ``jsonschema_rs.ValidationError``: the path and what is wrong, never a value
+    and never a key the schema does not declare."""
+    path = _shown_path(instance, error.instance_path, declared)
     kind = error.kind
     kind_name = type(kind).__name__
     if kind_name == 'Type':
         expected = ' or '.join(str(name) for name in kind.types)
         actual = _schema_value(instance, error.instance_path)  # error.instance: NaN and infinities read as None
-        return [f'{path}: expected {expected}, got {type(actual).__name__}']
+        return [Problem(path, f'expected {expected}, got {type(actual).__name__}')]
     if kind_name == 'Required':
-        return [f'{path}.{kind.property}: required but missing']
+        return [Problem(f'{path}.{kind.property}', 'required but missing')]
     if kind_name == 'AdditionalProperties':
-        return [f'{path}.{name}: not an allowed field' for name in kind.unexpected]
+        return _not_allowed(path, kind.unexpected, declared)
     if kind_name == 'Enum':
-        return [f'{path}: not one of the allowed values {_schema_value(schema, error.schema_path)!r}']
+        return [Problem(path, f'not one of the allowed values {_schema_value(schema, error.schema_path)!r}')]
     if kind_name == 'Format':
-        return [f'{path}: not a valid {kind.format}']
+        return [Problem(path, f'not a valid {kind.format}')]
     keyword = error.schema_path[-1] if error.schema_path else kind_name
     if keyword == 'additionalProperties':  # additionalProperties: false
         parent = _schema_value(schema, error.schema_path[:-1]) or {}
         known = set(parent.get('properties') or ())
         value = _schema_value(instance, error.instance_path)
         if isinstance(value, dict):
-            return [f'{path}.{name}: not an allowed field' for name in value if name not in known]
+            return _not_allowed(path, [name for name in value if name not in known], declared)
     constraint = _schema_value(schema, error.schema_path)
     shown = '' if isinstance(constraint, (dict, list)) or constraint is None else f' {constraint!r}'
-    return [f'{path}: fails {keyword!r}{shown}']
+    return [Problem(path, f'fails {keyword!r}{shown}')]
+
+
+def _not_allowed(path, names, declared):
+    """Problems for keys ``additionalProperties: false`` refuses: a declared one by name, the others counted."""
+    problems = [Problem(f'{path}.{name}', 'not an allowed field') for name in names if name in declared]
+    undeclared = sum(1 for name in names if name not in declared)
+    if undeclared:
+        problems.append(Problem(path, f'{undeclared} undeclared field{"s" if undeclared != 1 else ""}, '
+                                      f'not allowed'))
+    return problems
+
+
+def _shown_path(instance, parts, declared):
+    """The dotted path of ``parts`` from ``data``: array indexes and declared keys as they are, any other key
+    as its position in its object (``<undeclared key 2>``)."""
+    shown, node = ['data'], instance
+    for part in parts:
+        if isinstance(part, str) and part not in declared:
+            position = list(node).index(part) if isinstance(node, dict) and part in node else '?'
+            shown.append(f'<undeclared key {position}>')
+        else:
+            shown.append(str(part))
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            node = None
+    return '.'.join(shown)
+
+
+def _declared_keys(schema):
+    """Every object key ``schema`` names anywhere (in ``properties``, ``required``, ``dependentRequired``,
+    ``dependentSchemas``): the keys a problem may show."""
+    keys, todo = set(), [schema]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, list):
+            todo.extend(node)
+            continue
+        if not isinstance(node, dict):
+            continue
+        for keyword in ('properties', 'dependentSchemas', 'dependentRequired'):
+            if isinstance(node.get(keyword), dict):
+                keys.update(name for name in node[keyword] if isinstance(name, str))
+        for keyword in ('required',):
+            if isinstance(node.get(keyword), list):
+                keys.update(name for name in node[keyword] if isinstance(name, str))
+        if isinstance(node.get('dependentRequired'), dict):
+            for names in node['dependentRequired'].values():
+                if isinstance(names, list):
+                    keys.update(name for name in names if isinstance(name, str))
+        todo.extend(node.values())
+    return frozenset(keys)
+
+
+def _unbounded_pattern(schema, exc):
+    """The problem of a schema whose pattern the linear-time regex engine cannot run, naming the field."""
+    where = list(exc.instance_path)
+    if len(where) > 1 and where[-2] == 'patternProperties':
+        pattern = where[-1]
+    else:
+        pattern = _schema_value(schema, where)
+    fields = [str(where[index + 1]) for index, part in enumerate(where[:-1]) if part == 'properties']
+    place = f'field {".".join(fields)!r}' if fields else 'the schema at ' + ('/'.join(map(str, where)) or 'its root')
+    return (f'{place}: pattern {pattern!r} cannot run on the linear-time regex engine that keeps validation '
+            f'bounded per event (it uses lookaround or a backreference, or is not a regular expression); '
+            f'rewrite it without them')
 
 
 def _schema_value(schema, schema_path):
@@ -392,7 +511,7 @@ def _defining_module():
 
 def _difference(first, second):
     one, two = first.definition(), second.definition()
-    keys = [key for key in one if one[key] != two[key]]
+    keys = [key for key in dict.fromkeys([*one, *two]) if one.get(key) != two.get(key)]
     return 'they differ in ' + ', '.join(keys)
 
 

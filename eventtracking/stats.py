@@ -90,6 +90,27 @@ WRITE_ERROR = 'write_error'
 DISABLED = 'disabled'
 """A ``LoggerBackend``'s logger does not write at the backend's level, so the line would go nowhere."""
 
+NOT_ALLOWED = 'not_allowed'
+"""A browser posted an event whose name is not accepted from web pages (``eventtracking.django.browser``)."""
+
+MALFORMED = 'malformed'
+"""A browser posted a request or an event that could not be read (not JSON, a missing name, data not an object).
+
+A browser request or event over its size or count limit is counted as :data:`OVERSIZE`.
+"""
+
+RATE_LIMITED = 'rate_limited'
+"""A browser session (or address) posted more events than ``EVENT_TRACKING_BROWSER_RATE`` allows."""
+
+CONTEXT_INVALID = 'context_invalid'
+"""A Celery task's context header was malformed, too large, too deep or named a context twice: the task ran
+without it."""
+
+COMMIT_HOOK_FAILED = 'commit_hook_failed'
+"""An event emitted with ``emit_on_commit`` whose transaction committed was never routed: an earlier
+``on_commit`` callback of the application (not registered ``robust``) raised, and Django dropped the callbacks
+after it."""
+
 
 def merge_stats(*snapshots):
     """Sum several ``stats`` snapshots into one dict."""

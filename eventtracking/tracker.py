@@ -9,18 +9,29 @@ tracker::
 An event is a dict::
 
     {'name': ..., 'timestamp': <aware UTC datetime>, 'data': {...}, 'context': {...}}
+
+Every event a tracker routes, whichever way it came (:meth:`Tracker.emit`,
+:meth:`Tracker.emit_on_commit` after the commit, ``EventType.emit``, the
+event-bus consumer, ``eventtracking replay``, browser events), passes
+:meth:`Tracker.route`, where observers registered with :func:`observe` (or
+:meth:`Tracker.observe`) see it; the test helpers of
+:mod:`eventtracking.testing` are such observers.
 """
 
 import logging
+import threading
 from contextlib import contextmanager
 from datetime import datetime, timezone
 
-from eventtracking import metrics, on_commit
+from eventtracking import metrics
 from eventtracking.backends.routing import RoutingBackend
-from eventtracking.events import safe_name
+from eventtracking.events import event_name, safe_name
+from eventtracking.exceptions import UncopyableEventError
+from eventtracking.isolation import copy_event, mutates_events
 from eventtracking.locator import DefaultContextLocator
+from eventtracking.processors.exceptions import EventEmissionExit
 from eventtracking.ratelimit import RateLimitedLog
-from eventtracking.stats import EMIT_ERROR, NO_TRACKER, EventCounters, merge_stats
+from eventtracking.stats import EMIT_ERROR, FILTERED, NO_TRACKER, EventCounters, merge_stats
 
 UTC = timezone.utc
 UNKNOWN_EVENT_TYPE = 'unknown'
@@ -82,9 +93,7 @@ class Tracker:
         raises: failures anywhere in the tree are logged and counted in :attr:`stats`.
         """
         try:
-            event = self.build_event(name, data)
-            metrics.emitted()
-            self.routing_backend.send(event)
+            self.route(self.build_event(name, data))
         except Exception:  # pylint: disable=broad-except
             # RecursionError too: emit may be called with the stack nearly exhausted (from deep recursion), where
             # any call can raise it, logging's own and even a comparison included. The caller must not get it, and
@@ -118,7 +127,75 @@ class Tracker:
         atomic block, or without Django, it is routed at once, as by
         :meth:`emit`. Never raises. See :mod:`eventtracking.on_commit`.
         """
+        # on_commit belongs to the integration layer (Django transactions), above this core module; the contract
+        # puts emit_on_commit on the Tracker, so the core reaches it here, at the call, and never at import.
+        from eventtracking import on_commit  # pylint: disable=import-outside-toplevel
         on_commit.emit_on_commit(self, name, data, using)
+
+    def route(self, event, deliver=None):
+        """Route a built event: the one entry of every path that routes events through this tracker.
+
+        Without ``deliver``, the event goes through the root processors, then
+        to every backend (what :meth:`emit` does with the event it builds).
+        ``deliver`` is for an event that was processed where it was built
+        (the event-bus consumer's, which the producing site's tracker
+        processed): the root processors do not run and ``deliver(event)``
+        sends it on instead of the backends.
+
+        Observers (see :func:`observe`) see the event once, after the root
+        processors (an event they stop is not seen) and before the backends;
+        it goes on to them only if every observer watching this tracker
+        lets it pass through. With no observer this costs one check.
+        Failures in the tree are counted and logged there; what escapes it
+        (a ``RecursionError`` with the stack nearly exhausted) propagates:
+        :meth:`emit` counts it.
+        """
+        metrics.emitted()
+        if _observations:
+            watching = [observation for observation in _observations if observation.watches(self)]
+            if watching:
+                self._route_observed(event, deliver, watching)
+                return
+        if deliver is None:
+            self.routing_backend.send(event)
+        else:
+            deliver(event)
+
+    def _route_observed(self, event, deliver, watching):
+        """:meth:`route` while observers watch: process, show them the event, then deliver it if all let it pass."""
+        if deliver is None:
+            event = self._process(event)
+            if event is None:
+                return
+            deliver = self.routing_backend.send_to_backends
+        for observation in watching:
+            observation.notify(event)
+        if all(observation.passthrough for observation in watching):
+            deliver(event)
+
+    def _process(self, event):
+        """The event after the root processors, on a copy if one may change it; None if stopped (counted)."""
+        root = self.routing_backend
+        processors = root.processors
+        if not processors:
+            return event
+        try:
+            if any(mutates_events(processor) for processor in processors):
+                event = copy_event(event)
+            return root.process_event(event)
+        except EventEmissionExit:
+            root.counters.increment(FILTERED)
+        except UncopyableEventError as exc:
+            root.counters.increment(exc.reason)
+            FAILURE_LOG.warning(exc.reason, 'Dropped event %s (%s): %s', safe_name(exc.event_name), exc.reason, exc)
+        return None
+
+    def observe(self, callback, passthrough=False):
+        """Show ``callback`` every event this tracker routes, until the returned :class:`Observation` is closed.
+
+        See :func:`observe`, which watches every tracker.
+        """
+        return observe(callback, passthrough=passthrough, tracker=self)
 
     def resolve_context(self):
         """Return a new dict: the union of every entered context, later ones winning on shared keys."""
@@ -143,6 +220,87 @@ class Tracker:
             yield
         finally:
             self.exit_context(name)
+
+
+class Observation:
+    """An observer of routed events, registered by :func:`observe`: close it (or leave its ``with`` block) to stop.
+
+    ``passthrough`` may be changed while it observes; it applies from the
+    next event on.
+    """
+
+    __slots__ = ('callback', 'tracker', 'passthrough', '__weakref__')
+
+    def __init__(self, callback, tracker, passthrough):
+        self.callback = callback
+        self.tracker = tracker
+        self.passthrough = passthrough
+
+    def watches(self, tracker):
+        """Whether events routed by ``tracker`` are shown to this observer."""
+        return self.tracker is None or self.tracker is tracker
+
+    @property
+    def active(self):
+        """True until :meth:`close`."""
+        return self in _observations
+
+    def notify(self, event):
+        """Call the callback with ``event``; what it raises is logged with the event's name, never raised."""
+        try:
+            self.callback(event)
+        except Exception:  # pylint: disable=broad-except
+            FAILURE_LOG.exception(('observer', id(self)), 'Observer %s failed on event %s', safe_name(self.callback),
+                                  safe_name(event_name(event)))
+
+    def close(self):
+        """Stop observing (harmless when already stopped)."""
+        global _observations  # pylint: disable=global-statement
+        with _OBSERVING_LOCK:
+            _observations = tuple(observation for observation in _observations if observation is not self)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    def __repr__(self):
+        scope = 'every tracker' if self.tracker is None else repr(self.tracker)
+        mode = 'passthrough' if self.passthrough else 'holding'
+        return f'<Observation of {scope} by {safe_name(self.callback)}, {mode}, {"active" if self.active else "closed"}>'
+
+
+_observations = ()  # the active Observations; replaced, never changed in place, so route reads it without a lock
+_OBSERVING_LOCK = threading.Lock()
+
+
+def observe(callback, passthrough=False, tracker=None):
+    """Show ``callback`` every event routed (by ``tracker``, or by any tracker when None); return the
+    :class:`Observation`, which also works as a context manager.
+
+    ``callback(event)`` gets each event once, as :meth:`Tracker.route`
+    hands it on: after the root processors, before the backends. It is
+    the tracker's own object: a callback that keeps it keeps a copy
+    (:func:`eventtracking.isolation.copy_event`) and changes nothing. It
+    may be called from any thread; what it raises is logged, never raised.
+
+    With ``passthrough`` false (the default) the observer holds the events
+    it sees: they reach no backend (no log line, no spool file, no task)
+    while it observes. With ``passthrough`` true they go on to the backends
+    too, unless another observer of the same tracker holds them. This is
+    what :class:`eventtracking.testing.EventCapture` uses: nothing is
+    patched, and a tracker with no observer pays one check per event.
+    """
+    global _observations  # pylint: disable=global-statement
+    if not callable(callback):
+        raise TypeError(f'observe() needs a callable, not {callback!r}')
+    if tracker is not None and not isinstance(tracker, Tracker):
+        raise TypeError(f'tracker must be a Tracker or None, not {tracker!r}')
+    observation = Observation(callback, tracker, bool(passthrough))
+    with _OBSERVING_LOCK:
+        _observations = _observations + (observation,)
+    return observation
 
 
 def register_tracker(tracker, name=DEFAULT_TRACKER_NAME):

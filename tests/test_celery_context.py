@@ -289,3 +289,78 @@ def test_run_eagerly_the_task_sees_the_callers_contexts_and_leaves_them_entered(
 def test_a_bad_limit_is_refused(bad):
     with pytest.raises(ValueError, match='max_bytes must be a positive integer'):
         celery_context.propagate_context(max_bytes=bad)
+
+
+def run_with_header(collected, header, label=None):
+    """Publish ``report_context`` with ``header`` as its context header, as a hostile publisher would."""
+    label = label or new_label()
+    report_context.apply_async(args=(label,), headers={celery_context.HEADER: header})
+    return reports(collected, label)[0]
+
+
+def test_a_header_naming_a_context_twice_is_ignored_and_leaks_into_no_later_task(
+        celery_worker_thread, propagating, collected, caplog):
+    header = json.dumps([['leak', {'secret': 'secret-value'}], ['leak', {'x': 1}]])
+    event = run_with_header(collected, header)
+    after = new_label()
+    report_context.delay(after)
+
+    assert event['context'] == {}
+    assert event['data']['stack'] == []
+    assert reports(collected, after)[0]['context'] == {}
+    assert reports(collected, after)[0]['data']['stack'] == []
+    assert tracker.get_tracker().stats == {'context_invalid': 1}
+    assert 'it names a context twice' in caplog.text
+    assert 'secret' not in caplog.text and 'leak' not in caplog.text
+
+
+@pytest.mark.parametrize('header, reason', [
+    ('[' * 100_000 + ']' * 100_000, 'nested more than 32 levels deep'),
+    (json.dumps([['deep', {'a': json.loads('[' * 40 + ']' * 40)}]]), 'nested more than 32 levels deep'),
+    ('not json', 'it is not JSON'),
+    (json.dumps({'course': {'course_id': 'C'}}), 'not a list of [name, dict] pairs'),
+    (json.dumps([['course', ['not', 'a', 'dict']]]), 'not a list of [name, dict] pairs'),
+    (json.dumps([[7, {}]]), 'not a list of [name, dict] pairs'),
+], ids=['100k-deep', 'deep-context', 'not-json', 'an-object', 'context-not-a-dict', 'name-not-a-string'])
+def test_a_malformed_header_is_ignored_counted_and_logged_by_reason(
+        celery_worker_thread, collected, caplog, header, reason):
+    celery_context.propagate_context(max_bytes=1_000_000)
+    try:
+        event = run_with_header(collected, header)
+    finally:
+        celery_context.stop_propagating()
+    assert event['context'] == {}
+    assert event['data']['stack'] == []
+    assert tracker.get_tracker().stats == {'context_invalid': 1}
+    assert reason in caplog.text
+    assert 'RecursionError' not in caplog.text
+
+
+def test_a_header_over_the_limit_is_not_entered_on_the_worker(celery_worker_thread, propagating, collected, caplog):
+    header = json.dumps([['big', {'blob': 'secret-value' * 300_000}]])  # 3.6 MB
+    event = run_with_header(collected, header)
+    assert event['context'] == {}
+    assert tracker.get_tracker().stats == {'context_invalid': 1}
+    assert 'over the limit of EVENT_TRACKING_CELERY_CONTEXT_MAX_BYTES' in caplog.text
+    assert 'secret-value' not in caplog.text
+
+
+def test_the_workers_stack_after_a_task_is_exactly_what_it_was_before(celery_worker_thread, propagating, collected):
+    enter_in_worker.delay('site', {'site': 'worker', 'shared': 'site'})
+    enter_in_worker.delay('org', {'org': 'worker', 'shared': 'org'})
+    during, after = new_label(), new_label()
+    with tracker.get_tracker().context('site', {'site': 'request'}):
+        report_context.delay(during)
+    report_context.delay(after)
+
+    assert reports(collected, during)[0]['data']['stack'] == ['org', 'site']
+    later = reports(collected, after)[0]
+    assert later['data']['stack'] == ['site', 'org']
+    assert later['context'] == {'site': 'worker', 'org': 'worker', 'shared': 'org'}
+
+
+def test_a_header_check_names_each_reason_without_parsing_twice():
+    assert celery_context.header_problem(json.dumps([['a', {}], ['b', {'x': [1, {'y': None}]}]])) is None
+    assert celery_context.header_problem(b'[]') == 'not_a_string'
+    assert celery_context.header_problem(json.dumps([['a', {'x': 'y' * 200}]]), max_bytes=100) == 'too_large'
+    assert celery_context.header_problem(json.dumps([['a', {}], ['a', {}]])) == 'duplicate_names'

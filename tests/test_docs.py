@@ -49,6 +49,7 @@ DOCS = ROOT / 'docs'
 QUICKSTART = DOCS / 'quickstart'
 QUICKSTART_PAGE = DOCS / 'quickstart.rst'
 BACKENDS_PAGE = DOCS / 'backends.rst'
+TRACKING_LOG_PAGE = DOCS / 'tracking_log.rst'
 MYSITE = QUICKSTART / 'mysite'
 
 EXAMPLE_FILES = {
@@ -57,21 +58,23 @@ EXAMPLE_FILES = {
     MYSITE / 'views.py',
     MYSITE / 'urls.py',
     MYSITE / 'settings_celery.py',
+    MYSITE / 'settings_celery_context.py',
     MYSITE / 'celery.py',
     MYSITE / '__init__.py',
     DOCS / 'testing' / 'test_with_testcase.py',
     DOCS / 'testing' / 'test_with_pytest.py',
+    DOCS / 'replay' / 'replay_settings.py',
 }
 """Files the docs show with ``literalinclude``; the quick start tests below run each of them."""
 
 PLAIN_COMMANDS = [
     'python -m venv venv && . venv/bin/activate',
-    'pip install eventtracking',
+    'pip install ./eventtracking',
     'python track.py',
     'cat tracking.log',
 ]
 DJANGO_COMMANDS = [
-    "pip install 'eventtracking[django]'",
+    "pip install './eventtracking[django]'",
     'django-admin startproject mysite',
     'cd mysite',
     'python manage.py migrate',
@@ -86,7 +89,7 @@ DJANGO_COMMANDS = [
 """The commands the quick start shows, in order; the tests below do what each says."""
 
 CELERY_COMMANDS = [
-    "pip install 'eventtracking[django,celery]' 'celery[redis]'",
+    "pip install './eventtracking[django,celery]' 'celery[redis]'",
     'celery -A mysite worker --loglevel=INFO',
     "python manage.py shell -c \"from eventtracking import tracker; "
     "tracker.emit('edx.course.enrollment.activated', {'course_id': 'course-v1:edX+DemoX+Demo'})\"",
@@ -276,7 +279,8 @@ def test_celery_example_delivers_the_branch_from_a_real_worker(tmp_path, redis_s
     project = _start_project(tmp_path, 'settings_tail.py', 'settings_celery.py',
                              package_files=('views.py', 'urls.py', 'celery.py', '__init__.py'))
     broker = {'CELERY_BROKER_URL': redis_server.url(7)}
-    _run([sys.executable, 'manage.py', 'check'], cwd=project, **broker)
+    check = _run([sys.executable, 'manage.py', 'check'], cwd=project, **broker)
+    assert 'System check identified no issues (0 silenced).' in check.stdout, check.stdout + check.stderr
 
     worker = subprocess.Popen(  # pylint: disable=consider-using-with
         [sys.executable, '-m', 'celery', *CELERY_COMMANDS[1].split()[1:]],
@@ -290,6 +294,72 @@ def test_celery_example_delivers_the_branch_from_a_real_worker(tmp_path, redis_s
     assert 'eventtracking.tasks.send_event' in output
     _assert_same_lines(_logged(project / 'enrollments.log'), shown)
     assert [event['name'] for event in _logged(project / 'tracking.log')] == ['edx.course.enrollment.activated']
+
+
+def test_the_replay_settings_file_runs_as_written_and_passes_the_checks(tmp_path):
+    shutil.copy(DOCS / 'replay' / 'replay_settings.py', tmp_path)
+    names = ['edx.course.enrollment.activated', 'edx.video.played', 'edx.course.enrollment.deactivated']
+    (tmp_path / 'tracking.log').write_text(''.join(
+        json.dumps({'name': name, 'timestamp': f'2026-01-15T09:3{index}:00+00:00', 'data': {'n': index},
+                    'context': {'user_id': 7}}) + '\n' for index, name in enumerate(names)), encoding='utf-8')
+    check = _run([sys.executable, '-m', 'django', 'check', '--settings', 'replay_settings'], cwd=tmp_path,
+                 PYTHONPATH=str(tmp_path))
+    assert 'System check identified no issues (0 silenced).' in check.stdout, check.stdout + check.stderr
+    shown = [line.strip()[2:] for line in TRACKING_LOG_PAGE.read_text(encoding='utf-8').splitlines()
+             if line.strip().startswith('$ eventtracking replay --settings replay_settings')]
+    assert len(shown) == 1
+    replay = _run([sys.executable, '-m', 'eventtracking', *shown[0].split()[1:-1], 'tracking.log'], cwd=tmp_path)
+    assert replay.stderr == ("replayed 3 events, skipped 0 lines; not lost (filtered on purpose, skipped by a "
+                             "backend or spooled): {'filtered': 1}\n")
+    assert [event['name'] for event in _logged(tmp_path / 'xapi.log')] == [names[0], names[2]]
+
+
+QUIETING_LINE = "LOGGING['loggers']['celery.pool'] = {'level': 'INFO'}"
+TASK_MODULE = """
+from celery import shared_task
+
+from eventtracking import tracker
+
+
+@shared_task(name='mysite.tasks.ran')
+def ran():
+    tracker.emit('edx.tests.task.ran', {})
+"""
+
+
+@pytest.mark.server
+@pytest.mark.parametrize('quieted', [True, False], ids=['as-documented', 'without-the-logging-line'])
+def test_celerys_debug_line_shows_context_values_unless_the_documented_logger_level_is_set(
+        tmp_path, redis_server, quieted):
+    settings_text = (MYSITE / 'settings_celery_context.py').read_text(encoding='utf-8')
+    assert QUIETING_LINE in settings_text
+    project = _start_project(tmp_path, 'settings_tail.py', 'settings_celery.py',
+                             package_files=('views.py', 'urls.py', 'celery.py', '__init__.py'))
+    with open(project / 'mysite' / 'settings.py', 'a', encoding='utf-8') as settings_file:
+        settings_file.write('\n' + (settings_text if quieted else settings_text.replace(QUIETING_LINE, '')))
+    (project / 'mysite' / 'tasks.py').write_text(TASK_MODULE, encoding='utf-8')
+    broker = {'CELERY_BROKER_URL': redis_server.url(8)}
+    check = _run([sys.executable, 'manage.py', 'check'], cwd=project, **broker)
+    assert 'System check identified no issues (0 silenced).' in check.stdout, check.stdout + check.stderr
+
+    worker = subprocess.Popen(  # pylint: disable=consider-using-with
+        [sys.executable, '-m', 'celery', '-A', 'mysite', 'worker', '--loglevel=DEBUG', '--pool=solo',
+         '-I', 'mysite.tasks'],
+        cwd=project, env=_environment(**broker), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        _run([sys.executable, 'manage.py', 'shell', '-c',
+              "from eventtracking import tracker; from mysite.tasks import ran\n"
+              "with tracker.get_tracker().context('course', {'course_id': 'course-v1:Secret+Value+Run'}):\n"
+              "    ran.delay()"], cwd=project, **broker)
+        _wait_for_lines(project / 'tracking.log', 1, worker)
+    finally:
+        output = _stop(worker)
+    ran_event, = _logged(project / 'tracking.log')
+    assert ran_event['name'] == 'edx.tests.task.ran'
+    assert ran_event['context']['course_id'] == 'course-v1:Secret+Value+Run'  # the header was entered
+    assert 'mysite.tasks.ran' in output
+    assert ('Secret+Value+Run' in output) is not quieted, output
 
 
 TESTING_EXAMPLES = {'test_with_testcase.py': 4, 'test_with_pytest.py': 4}
@@ -474,7 +544,8 @@ def test_examples_in_the_api_docstrings_run_and_their_settings_pass_the_checks()
             settings = _settings_of(block, namespace)
             if len(settings) == 1 or holds(settings, lambda item: item is Ellipsis):
                 continue
-            settings.setdefault('EVENT_TRACKING_BACKENDS', {})  # an example of other settings configures no backend
+            settings.setdefault(  # an example of other settings configures no backend: give it one that checks
+                'EVENT_TRACKING_BACKENDS', {'recorded': {'ENGINE': 'eventtracking.testing.InMemoryBackend'}})
             with override_settings(**settings):
                 problems = [f'{message.id} {message.msg}' for message in check_event_tracking_settings()]
             assert not problems, f'the settings example of {module} does not pass the checks: {problems}'
@@ -552,3 +623,14 @@ def test_make_docs_and_the_tox_docs_env_build_nitpicky():
     for command in (docs_recipe, tox_docs):
         assert re.search(r'sphinx -n -W --keep-going -b html docs\b', command), command
     assert 'make docs' in (ROOT / '.ci' / 'run').read_text(encoding='utf-8')
+
+
+def test_the_event_types_page_explains_every_option_of_the_catalog_directive_and_shows_the_one_it_runs():
+    from eventtracking.sphinxext import EventTrackingCatalog  # pylint: disable=import-outside-toplevel
+    text = (DOCS / 'event_types.rst').read_text(encoding='utf-8')
+    explained = set(re.findall(r'^\* ``:(\w+):``: ', text, re.M))
+    assert explained == set(EventTrackingCatalog.option_spec), explained
+    assert 'the character that underlines the title' in text
+    live = re.search(r'^\.\. eventtracking-catalog::\n((?:   .*\n)+)', text, re.M)
+    shown = '    .. eventtracking-catalog::\n' + ''.join('    ' + line + '\n' for line in live.group(1).splitlines())
+    assert shown in text, 'the example shown is the directive the page runs'

@@ -74,7 +74,7 @@ def test_every_record_about_a_hostile_name_formats(records, monkeypatch):
     root.emit(name, {'lock': threading.Lock()})  # uncopyable for 'keeping' and 'mongo'
     root.emit(name, {'course_id': 'course-v1:edX+DemoX+Demo'})
     mongo = root.get_backend('mongo')
-    mongo._back_off()  # pylint: disable=protected-access
+    mongo._retry.failed()  # pylint: disable=protected-access
     mongo.send({'name': name})
 
     class Broken:

@@ -134,7 +134,9 @@ def test_the_testing_examples_pass_as_tests_in_a_project_with_the_readme_setting
     project = _readme_project(tmp_path)
     for name, content in file_blocks().items():
         (project / name).write_text(content, encoding='utf-8')
-    (project / 'pytest.ini').write_text('[pytest]\nDJANGO_SETTINGS_MODULE = mysite.settings\n', encoding='utf-8')
+    with open(os.path.join(ROOT, 'README.rst'), encoding='utf-8') as readme:
+        (ini,) = re.findall(r'\.\. code-block:: ini\n\n((?:    .*\n|\n)+)', readme.read())
+    (project / 'pytest.ini').write_text(re.sub(r'^    ', '', ini, flags=re.M), encoding='utf-8')
 
     result = subprocess.run([sys.executable, '-m', 'pytest', '-v', '-p', 'no:cacheprovider', 'test_enrollment.py'],
                             cwd=project, env=_environment(), capture_output=True, text=True, timeout=180, check=False)
@@ -201,3 +203,52 @@ def test_stats_shown_after_the_quick_start_is_what_the_command_prints(tmp_path):
                             capture_output=True, text=True, check=True, timeout=60)
     hour = r'\d{4}-\d\d-\d\dT\d\d'
     assert re.sub(hour, 'HOUR', result.stdout) == re.sub(hour, 'HOUR', shown)
+
+
+def test_the_readme_says_the_testing_example_needs_pytest_django_and_the_class_alone_runs_with_manage_py(tmp_path):
+    with open(os.path.join(ROOT, 'README.rst'), encoding='utf-8') as readme:
+        text = readme.read()
+    assert 'pytest-django' in text[text.index('# test_enrollment.py'):text.index('Event types\n')]
+    project = _readme_project(tmp_path)
+    for name, content in file_blocks().items():
+        (project / name).write_text(content, encoding='utf-8')
+    result = subprocess.run([sys.executable, 'manage.py', 'test', 'test_enrollment'], cwd=project,
+                            env=_environment(), capture_output=True, text=True, timeout=180, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert 'Ran 2 tests' in result.stderr
+
+
+def _checkout_copy(directory):
+    """A copy of this checkout's files (no virtual environments, builds or caches), as a user's clone has."""
+    import shutil  # pylint: disable=import-outside-toplevel
+    target = directory / 'eventtracking'
+    shutil.copytree(ROOT, target, ignore=shutil.ignore_patterns(
+        '.git', '.venv*', '_build', 'build', 'dist', '*.egg-info', '__pycache__', '.pytest_cache', '.tox'))
+    return target
+
+
+def test_the_readme_installs_from_a_checkout_or_a_built_wheel_never_from_pypi(tmp_path):
+    with open(os.path.join(ROOT, 'README.rst'), encoding='utf-8') as readme:
+        text = readme.read()
+    installing = text[text.index('\nInstalling\n'):text.index('\nDjango\n')]
+    assert not re.search(r"^ +(\$ )?pip install '?eventtracking\b", text, re.M), 'the package is not on PyPI'
+    assert "pip install './eventtracking[django]'" in installing and 'python -m build' in installing
+    assert "pip install '.[django]'" in installing
+
+    checkout = _checkout_copy(tmp_path)
+    wheels = tmp_path / 'dist'
+    # built as `python -m build` builds it: in an isolated environment with setuptools from the package index
+    _run([sys.executable, '-m', 'pip', 'wheel', '--no-deps', '-w', str(wheels), str(checkout)], cwd=tmp_path)
+    (wheel,) = wheels.glob('eventtracking-*-py3-none-any.whl')
+    import eventtracking  # pylint: disable=import-outside-toplevel
+    assert wheel.name == f'eventtracking-{eventtracking.__version__}-py3-none-any.whl'
+    assert wheel.name in installing, 'the wheel the README names is the one the build writes'
+
+    venv = tmp_path / 'venv'
+    _run([sys.executable, '-m', 'venv', str(venv)], cwd=tmp_path)
+    _run([str(venv / 'bin' / 'pip'), 'install', '--no-index', str(wheel)], cwd=tmp_path)  # the core needs nothing else
+    script = tmp_path / 'quick_start.py'
+    script.write_text(python_blocks()[0], encoding='utf-8')
+    _run([str(venv / 'bin' / 'python'), str(script)], cwd=tmp_path)
+    (line,) = (tmp_path / 'tracking.log').read_text(encoding='utf-8').splitlines()
+    assert json.loads(line)['name'] == 'edx.course.enrollment.activated'

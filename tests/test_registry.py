@@ -1,7 +1,9 @@
 """eventtracking.registry: definitions, registration, validation with dotted paths, bad definitions at import."""
 
+import copy
 import datetime
 import importlib
+import pickle
 import sys
 import textwrap
 
@@ -9,7 +11,8 @@ import pytest
 
 from eventtracking.exceptions import ImproperlyConfigured
 from eventtracking.registry import (
-    DRAFT, EventType, Field, event_problems, get_event_type, register, registered_event_types, unregister,
+    DRAFT, NOT_REGISTERED, EventType, Field, event_problems, get_event_type, register, registered_event_types,
+    unregister,
 )
 from eventtracking.testing import InMemoryBackend
 from eventtracking.tracker import Tracker
@@ -151,7 +154,7 @@ def test_each_kind_of_problem_is_worded():
     del missing['answers']
     assert answered().validate(missing) == ['data.answers: required but missing']
     closed = EventType('tests.closed', 'Closed.', schema={'type': 'object', 'additionalProperties': False})
-    assert closed.validate({'extra': 1}) == ['data.extra: not an allowed field']
+    assert closed.validate({'extra': 1}) == ['data: 1 undeclared field, not allowed']
     assert closed.validate(['not', 'an', 'object']) == ['data: expected object, got list']
 
 
@@ -167,9 +170,13 @@ def test_a_datetime_is_judged_by_the_text_the_log_writes_for_it_whatever_the_str
     assert limited.validate({'utc': datetime.datetime(2024, 1, 1, 13, tzinfo=paris)}) == []  # written in UTC
 
 
-def test_data_nested_too_deeply_is_a_problem_not_an_exception():
+@pytest.mark.parametrize('depth', [
+    sys.getrecursionlimit() * 2,  # on Python 3.12+ JSON-encodable, and too deep for jsonschema-rs
+    200_000,  # past the C recursion limit of Python 3.12+ too
+])
+def test_data_nested_too_deeply_is_a_problem_not_an_exception(depth):
     deep = []
-    for _ in range(sys.getrecursionlimit() * 2):
+    for _ in range(depth):
         deep = [deep]
     problems = EventType('tests.deep', 'Deep.', fields={'x': Field(str)}).validate({'x': deep})  # invalid: explained
     assert len(problems) == 1 and 'nested too deeply' in problems[0]
@@ -286,3 +293,62 @@ def test_a_module_imported_twice_registers_its_types_once_without_error(tmp_path
     del sys.modules['twice_events']
     importlib.import_module('twice_events')
     assert get_event_type('tests.twice.done') is first.DONE
+
+
+def test_a_key_the_schema_does_not_declare_is_never_shown_only_its_position_or_a_count():
+    event_type = EventType('tests.keyed', 'Keyed by email.', schema={
+        'type': 'object',
+        'properties': {'answers': {'type': 'object', 'additionalProperties': {'type': 'integer'}},
+                       'course_id': {'type': 'string'}},
+        'additionalProperties': False,
+    })
+    data = {'answers': {'ann@example.com': 1, 'bob@example.com': 'two'}, 'course_id': 'C',
+            'carol@example.com': 3, 'dave@example.com': 4}
+    problems = event_type.validate(data)
+    assert problems == ['data.answers.<undeclared key 1>: expected integer, got str',
+                        'data: 2 undeclared fields, not allowed']
+    assert not any('@' in problem for problem in problems)
+    closed = EventType('tests.declared.elsewhere', 'A declared key is shown.', schema={
+        'type': 'object',
+        'properties': {'a': {'type': 'object', 'properties': {'b': {}}, 'additionalProperties': False}},
+    })
+    assert closed.validate({'a': {'b': 1, 'c': 2}}) == ['data.a: 1 undeclared field, not allowed']
+    assert EventType('tests.declared.b', 'b is declared under another object.', schema={
+        'type': 'object', 'properties': {'a': {'additionalProperties': False}, 'z': {'properties': {'b': {}}}},
+    }).validate({'a': {'b': 1}}) == ['data.a.b: not an allowed field']
+
+
+def test_problems_are_structured_with_a_path_and_a_message_and_read_as_text():
+    register(answered())
+    problem, = event_problems({'name': 'tests.problem.answered', 'data': valid_data(grade='x')})
+    assert (problem.path, problem.message) == ('data.grade', 'expected number, got str')
+    assert problem == 'data.grade: expected number, got str' and isinstance(problem, str)
+    unknown, = event_problems({'name': 'tests.unknown'})
+    assert (unknown.path, unknown.message) == ('tests.unknown', NOT_REGISTERED)
+    not_an_event, = event_problems(['x'])
+    assert (not_an_event.path, not_an_event.message) == ('event', 'expected a dict, got list')
+    assert pickle.loads(pickle.dumps(problem)).path == 'data.grade'
+    assert copy.deepcopy(unknown).message == NOT_REGISTERED
+
+
+@pytest.mark.parametrize('schema, where', [
+    ({'type': 'object', 'properties': {'email': {'type': 'string', 'pattern': '^(?=.*@)(?!.*@.*@).+$'}}},
+     "field 'email'"),
+    ({'type': 'object', 'properties': {'user': {'type': 'object', 'properties': {
+        'code': {'type': 'string', 'pattern': r'^(\w)\1$'}}}}}, "field 'user.code'"),
+    ({'type': 'object', 'patternProperties': {'^(?!secret)': {'type': 'string'}}},
+     'the schema at patternProperties/^(?!secret)'),
+], ids=['lookaround', 'backreference-nested', 'patternProperties'])
+def test_a_pattern_validation_cannot_bound_is_refused_naming_the_type_and_field(schema, where):
+    with pytest.raises(ImproperlyConfigured) as caught:
+        EventType('tests.unbounded', 'An unbounded pattern.', schema=schema)
+    message = str(caught.value)
+    assert message.startswith(f"Event type 'tests.unbounded': {where}: pattern ")
+    assert 'linear-time regex engine' in message
+
+
+def test_a_pattern_without_lookaround_is_accepted_and_its_failure_shows_the_pattern_not_the_value():
+    event_type = EventType('tests.redos', 'A classic catastrophic pattern.', schema={
+        'type': 'object', 'properties': {'code': {'type': 'string', 'pattern': '^(a+)+$'}}})
+    assert event_type.validate({'code': 'aaaa'}) == []
+    assert event_type.validate({'code': 'a' * 5000 + '!'}) == ["data.code: fails 'pattern' '^(a+)+$'"]

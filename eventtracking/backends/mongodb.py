@@ -12,10 +12,10 @@ the first line, never with event values.
 
 import logging
 import re
-import time
 from urllib.parse import parse_qsl, urlsplit
 
 from eventtracking._extras import missing_extra
+from eventtracking.backoff import Backoff
 from eventtracking.events import event_name, safe_name
 from eventtracking.exceptions import ImproperlyConfigured, UnserializableEventError
 from eventtracking.ratelimit import RateLimitedLog
@@ -123,7 +123,7 @@ class MongoBackend:
 
         self.counters = EventCounters()
         self.failure_log = RateLimitedLog(log)
-        self._retry_at = 0.0
+        self._retry = Backoff.fixed(self.backoff)
         self._indexes_pending = True
         self.connection = MongoClient(host=host, port=port, **extra)
         self.database = self.connection[db_name]
@@ -135,7 +135,7 @@ class MongoBackend:
                 f'MongoBackend could not authenticate as {user!r} (authSource {extra.get("authSource")!r}): {exc}'
             ) from exc
         except ConnectionFailure as exc:
-            self._back_off()
+            self._retry.failed()
             log.error('MongoDB event tracker backend: no server reachable for %s (%s); the indexes will be '
                       'created at the first insert that reaches one', self.collection.full_name, exc)
 
@@ -169,24 +169,19 @@ class MongoBackend:
                           self.collection.full_name)
         self._indexes_pending = False
 
-    def _back_off(self):
-        self._retry_at = time.monotonic() + self.backoff
-
     def send(self, event):
         """Insert ``event`` into the collection; log and count failures, never raise them."""
-        if self._retry_at:
-            remaining = self._retry_at - time.monotonic()
-            if remaining > 0:
-                self.counters.increment(BACKED_OFF)
-                self.failure_log.warning(
-                    BACKED_OFF, 'Dropped event %s (%s): MongoDB was unreachable moments ago; next insert attempt '
-                    'in %.1f s', _name(event), BACKED_OFF, remaining)
-                return
+        if self._retry.waiting():
+            self.counters.increment(BACKED_OFF)
+            self.failure_log.warning(
+                BACKED_OFF, 'Dropped event %s (%s): MongoDB was unreachable moments ago; next insert attempt '
+                'in %.1f s', _name(event), BACKED_OFF, self._retry.remaining())
+            return
         try:
             self._ensure_indexes()
             self.collection.insert_one(event)
         except ConnectionFailure as exc:
-            self._back_off()
+            self._retry.failed()
             self.counters.increment(BACKEND_ERROR)
             self.failure_log.error(
                 'unreachable', 'Error inserting to MongoDB event tracker backend: event %s lost (%s), no server '
@@ -213,7 +208,8 @@ class MongoBackend:
                 (UNSERIALIZABLE, 'other'), 'Error inserting to MongoDB event tracker backend: event %s lost (%s): '
                 'encoding it raised %s', _name(event), UNSERIALIZABLE, type(exc).__name__)
         else:
-            self._retry_at = 0.0
+            if self._retry.failures:
+                self._retry.succeeded()
 
 
 def _name(event):

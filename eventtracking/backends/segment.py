@@ -6,18 +6,23 @@ extra), else the legacy ``analytics`` module of ``analytics-python``, else
 None. Configure the client elsewhere (``analytics.write_key = ...``); this
 backend calls ``analytics.track``, and watches the client it went to (see
 :class:`SegmentBackend`) so that what the client loses later is counted too.
+
+What the client refuses is found out from the call itself, not predicted:
+it raises for an argument it does not take (a ``user_id`` that is not a
+number or a string, a name that is not a string, no write key) and for a
+message over its 32 KB limit, and it logs, on its ``segment`` logger, a
+value it cannot send before leaving it out. While this backend calls it,
+a filter on that logger (``_ClientLogGuard``) withholds the values of
+the client's lines and turns "a value left out" into a refusal, so the event
+is not sent with a hole in it; each refusal is counted under a reason and
+logged with the event's name only (the client's errors hold the values).
 """
 
 import atexit
-import datetime
-import json
 import logging
-import numbers
 import queue
 import threading
 import time
-from decimal import Decimal
-from enum import Enum
 from urllib.parse import urlunsplit
 
 from eventtracking.events import event_name, safe_name
@@ -25,6 +30,9 @@ from eventtracking.forking import after_fork_in_child
 from eventtracking.ratelimit import RateLimitedLog
 from eventtracking.exceptions import UnserializableEventError
 from eventtracking.stats import BACKEND_ERROR, FILTERED, OVERSIZE, PUBLISH_ERROR, UNAVAILABLE, EventCounters
+
+CLIENT_LOGGER = 'segment'
+"""The logger of the Segment client (both libraries)."""
 
 try:
     from segment import analytics
@@ -39,9 +47,6 @@ CALLBACK_LOG = RateLimitedLog(LOG)
 
 MAX_MESSAGE_SIZE = 32 << 10
 """The Segment client's limit on one message, in bytes of JSON: it refuses a larger one."""
-
-MESSAGE_OVERHEAD = 400
-"""Bytes allowed for what the client adds to the message (type, ids, timestamp, library) when checking the size."""
 
 UNSERIALIZABLE = UnserializableEventError.reason
 
@@ -70,11 +75,13 @@ class SegmentBackend:
     =========================  ====================================================
 
     Keys whose source is missing (None) are left out. Events without a name or
-    a user id are not sent (counted as ``filtered``). An event whose message
-    would be over the client's 32 KB limit (:data:`MAX_MESSAGE_SIZE`, less
-    :data:`MESSAGE_OVERHEAD` for what the client adds) is not handed over:
-    counted as ``oversize`` and logged by its name only (the client would
-    raise with the whole message in the error).
+    a user id are not sent (counted as ``filtered``). What the client
+    refuses is counted and logged by the event's name only, never with the
+    client's error (which holds the values): a message over its 32 KB limit
+    (:data:`MAX_MESSAGE_SIZE`) as ``oversize``; a ``user_id`` or name of a
+    type it does not take, or a value it cannot send (it would leave it out
+    and log it), as ``unserializable``; no write key, or any other error of
+    the client, as ``backend_error``. ``send`` never raises.
 
     Without the Segment library, the first construction in the process logs
     one WARNING naming the extra to install and ``send`` does nothing but
@@ -115,7 +122,7 @@ class SegmentBackend:
         return self.counters.snapshot()
 
     def send(self, event):
-        """Send ``event`` to Segment with ``analytics.track``, if it has a name and a user id."""
+        """Send ``event`` to Segment with ``analytics.track``, if it has a name and a user id; never raises."""
         if analytics is None:
             self.counters.increment(UNAVAILABLE)
             return
@@ -125,23 +132,11 @@ class SegmentBackend:
         if name is None or user_id is None:
             self.counters.increment(FILTERED)
             return
-        if isinstance(user_id, bool) or not isinstance(user_id, (numbers.Number, str)):
-            self._drop(UNSERIALIZABLE, name, f'its user_id is a {type(user_id).__name__}, not a number or a string')
-            return
-        properties = segment_context(context)
-        size = _message_size(user_id, name, event, properties)
-        if size is None:
-            self._drop(UNSERIALIZABLE, name, 'it holds a value the Segment client cannot send')
-            return
-        if size > MAX_MESSAGE_SIZE - MESSAGE_OVERHEAD:
-            self._drop_oversize(name)
-            return
         try:
-            result = analytics.track(user_id, name, event, context=properties)
-        except RuntimeError as exc:
-            if 'exceeds' not in str(exc.args[0] if exc.args else ''):
-                raise
-            self._drop_oversize(name)  # the client's own check, which the estimate missed: its error holds the event
+            with _GUARD:
+                result = analytics.track(user_id, name, event, context=segment_context(context))
+        except Exception as exc:  # pylint: disable=broad-except  # the client's refusals; its errors hold values
+            self._refused(name, exc)
             return
         client = getattr(analytics, 'default_client', None)
         if client is not self._client or _WATCH.backend is not self:
@@ -153,42 +148,94 @@ class SegmentBackend:
                 BACKEND_ERROR, 'Dropped event %s (%s): the Segment client did not queue it (its queue is full)',
                 safe_name(event_name(event)), BACKEND_ERROR)
 
-    def _drop_oversize(self, name):
-        self._drop(OVERSIZE, name, f'its Segment message would be over the client\'s {MAX_MESSAGE_SIZE >> 10} KB limit')
+    def _refused(self, name, exc):
+        """Count and log, by the event's name and the error's type only, what ``analytics.track`` raised."""
+        if isinstance(exc, _ValueLeftOut):
+            self._drop(UNSERIALIZABLE, name, 'it holds a value the Segment client cannot send')
+        elif isinstance(exc, RuntimeError) and 'exceeds' in str(exc.args[0] if exc.args else ''):
+            self._drop(OVERSIZE, name, f"its Segment message is over the client's {MAX_MESSAGE_SIZE >> 10} KB limit")
+        elif isinstance(exc, AssertionError):  # the client's require(): '<argument> must have <type>, got: <value>'
+            argument = _refused_argument(exc)
+            if argument == 'write_key':
+                self._drop(BACKEND_ERROR, name, 'the Segment client has no write key')
+            else:
+                self._drop(UNSERIALIZABLE, name, f'the Segment client does not take its {argument}')
+        elif isinstance(exc, (TypeError, ValueError, RecursionError)):
+            self._drop(UNSERIALIZABLE, name, f'the Segment client could not serialize it ({type(exc).__name__})')
+        else:
+            self._drop(BACKEND_ERROR, name, f'the Segment client raised {type(exc).__name__}')
 
     def _drop(self, reason, name, why):
-        """Count the event under ``reason`` and log its name and ``why`` (never a value: the client's own
-        lines about such events would hold them)."""
+        """Count the event under ``reason`` and log its name and ``why`` (never a value)."""
         self.counters.increment(reason)
         self.failure_log.warning(reason, 'Dropped event %s (%s): %s', safe_name(name), reason, why)
 
 
-def _message_size(user_id, name, event, context):
-    """The length in bytes of the JSON of the message the client would build, less its own fields.
+_CLIENT_ARGUMENTS = {
+    'user_id or anonymous_id': 'user_id',
+    'event': 'name',
+    'properties': 'event',
+    'context': 'Segment context',
+    'write_key': 'write_key',
+}
+"""The client's names of the arguments it checks, and ours."""
 
-    None when the event holds a value the client cannot send (it would log
-    the value and leave it out), a key JSON cannot write, a circular or too
-    deeply nested structure.
+
+def _refused_argument(exc):
+    """Which argument the client's ``require`` refused, read from the start of its message (the value at its end
+    is never read); 'arguments' when the message is not the one expected."""
+    message = exc.args[0] if exc.args and isinstance(exc.args[0], str) else ''
+    argument, separator, _ = message.partition(' must have ')
+    return _CLIENT_ARGUMENTS.get(argument, 'arguments') if separator else 'arguments'
+
+
+class _ValueLeftOut(Exception):
+    """Raised through the Segment client's own log call when it is about to leave a value out of a message."""
+
+
+class _ClientLogGuard(logging.Filter):
+    """A filter on the client's logger, active in a thread while that thread is inside ``analytics.track``.
+
+    It withholds the arguments of every line the client logs during the call
+    (``queueing: {the whole message}`` at DEBUG, the value it cannot send at
+    WARNING), and raises :class:`_ValueLeftOut` out of the client's "value
+    ... is unsupported" line, which ends the call before the message is
+    queued. The client logs that line only when its logger lets WARNING
+    through: with the ``segment`` logger above WARNING, the client leaves
+    such a value out silently and sends the rest. Used as a context manager
+    around the call; installed on the logger at the first call.
     """
-    try:
-        return len(json.dumps({'userId': str(user_id), 'event': name, 'properties': event, 'context': context},
-                              default=_sendable).encode())
-    except (TypeError, ValueError, RecursionError):
-        return None
+
+    WITHHELD = '<withheld by eventtracking>'
+
+    def __init__(self):
+        super().__init__()
+        self._local = threading.local()
+        self._installed = False
+
+    def __enter__(self):
+        if not self._installed:
+            self._installed = True
+            logging.getLogger(CLIENT_LOGGER).addFilter(self)
+        self._local.active = True
+        return self
+
+    def __exit__(self, *exc_info):
+        self._local.active = False
+
+    def filter(self, record):
+        if not getattr(self._local, 'active', False):
+            return True
+        if isinstance(record.args, dict):
+            record.args = dict.fromkeys(record.args, self.WITHHELD)
+        elif record.args:
+            record.args = (self.WITHHELD,) * len(record.args)
+        if record.levelno >= logging.WARNING and isinstance(record.msg, str) and 'unsupported' in record.msg:
+            raise _ValueLeftOut()
+        return True
 
 
-def _sendable(value):
-    """What the Segment client's ``clean`` turns ``value`` into, as far as its size goes; ``TypeError`` for what
-    it cannot send."""
-    if isinstance(value, (Decimal, numbers.Number, datetime.date)):  # a datetime is a date
-        return str(value)
-    if isinstance(value, (set, frozenset)):
-        return list(value)
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, bytes):
-        return value.decode('utf-8', 'replace')
-    raise TypeError(f'the Segment client cannot send a {type(value).__name__}')
+_GUARD = _ClientLogGuard()
 
 
 class _ClientWatch:

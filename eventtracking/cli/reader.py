@@ -321,7 +321,9 @@ def follow_lines(path, on_error, poll_interval=0.25, clock_sleep=time.sleep, max
     yields ``None`` (the caller may flush its output), then waits
     ``poll_interval`` seconds; a file moved or removed (rotated) is read to
     its end, then ``path`` is reopened when it appears again, and numbering
-    starts over. A line is read only once its newline is written (the last
+    starts over; a file that shrinks (truncated in place, as logrotate's
+    ``copytruncate`` does) is read again from its start, as ``tail -F`` does.
+    A line is read only once its newline is written (the last
     line of a rotated file, once rotation is seen); one longer than
     ``max_line_bytes`` is an error, skipped as it comes. Raises
     ``InputError`` when ``path`` cannot be opened at first, or is gzipped.
@@ -337,6 +339,9 @@ def follow_lines(path, on_error, poll_interval=0.25, clock_sleep=time.sleep, max
                 yield from lines.rest()
                 stream.close()
                 stream = _open_plain(path)
+                lines = _Lines(path, on_error, max_line_bytes)
+            elif _truncated(stream):
+                stream.seek(0)  # a partial line before the truncation is gone with it
                 lines = _Lines(path, on_error, max_line_bytes)
             else:
                 clock_sleep(poll_interval)
@@ -411,6 +416,11 @@ def _open_plain(path):
         stream.close()
         raise InputError(f'{path}: a gzipped file cannot be followed')
     return stream
+
+
+def _truncated(stream):
+    """True when the file ``stream`` reads is now shorter than where it has read to (truncated in place)."""
+    return os.fstat(stream.fileno()).st_size < stream.tell()
 
 
 def _replaced(path, stream):

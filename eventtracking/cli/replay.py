@@ -2,7 +2,7 @@
 
 Each line becomes a native event (legacy lines are turned back, see
 :func:`eventtracking.cli.reader.to_native`) with its original timestamp and
-context, and is handed to the default tracker's routing backend, so it goes
+context, and is routed by the default tracker (``Tracker.route``), so it goes
 through the configured processors and backends as when it was emitted. Lines
 are read one at a time: memory stays flat whatever the size of the logs.
 """
@@ -43,20 +43,23 @@ def run(args):
         if path != '-':
             open_log(path).close()
     tracker = configured_tracker(args.settings)
-    routing = tracker.routing_backend
     before = tracker.stats
     report = Report(prefix='skipped: ')
     replayed = 0
     for _, event in read_events(args.files, report, timed=True):
         if in_window(event, args):
-            routing.send(event)
+            tracker.route(event)
             replayed += 1
-    lost = {reason: count - before.get(reason, 0) for reason, count in tracker.stats.items()
-            if count != before.get(reason, 0)}
+    counted = {reason: count - before.get(reason, 0) for reason, count in tracker.stats.items()
+               if count != before.get(reason, 0)}
+    kept = {reason: count for reason, count in counted.items() if reason in NOT_LOST}
+    lost = {reason: count for reason, count in counted.items() if reason not in NOT_LOST}
     sys.stderr.write(f'replayed {replayed} event{"s" if replayed != 1 else ""}, skipped {report.count} '
                      f'line{"s" if report.count != 1 else ""}'
-                     + (f'; dropped or failed in the tree: {lost}' if lost else '') + '\n')
-    return EXIT_FAILED if report.count or set(lost) - set(NOT_LOST) else EXIT_OK
+                     + (f'; dropped or failed in the tree: {lost}' if lost else '')
+                     + (f'; not lost (filtered on purpose, skipped by a backend or spooled): {kept}' if kept else '')
+                     + '\n')
+    return EXIT_FAILED if report.count or lost else EXIT_OK
 
 
 def configured_tracker(settings_module):

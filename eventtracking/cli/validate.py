@@ -28,19 +28,23 @@ def run(args):
     for line, event in read_events(args.files, report, timed=True):
         events += 1
         if check is not None:
-            name = event['name']
             for problem in check(event):
-                if problem.startswith(f'{name}:'):
-                    problem = problem[len(name) + 1:].lstrip()
-                report(line.where, f'{shown(name)}: {problem}')
+                report(line.where, f'{shown(event["name"])}: {problem}')
     sys.stdout.write(f'{events} events checked in {len(args.files)} file{"s" if len(args.files) != 1 else ""}: '
                      f'{report.count} problem{"s" if report.count != 1 else ""}\n')
     return EXIT_FAILED if report.count else EXIT_OK
 
 
 def catalog_check(module):
-    """Import the event-type registry and ``module``; return ``eventtracking.registry.event_problems``.
+    """Import the event-type registry and ``module``; return a function giving the problems of an event as text.
 
+    The text of each of :func:`eventtracking.registry.event_problems`, the
+    name left out of an unregistered event's (the line shows the name first).
     Raises ``UsageError`` when the registry or ``module`` cannot be imported.
     """
-    return import_catalog('--catalog', [module]).event_problems
+    registry = import_catalog('--catalog', [module])
+
+    def problems(event):
+        return [problem.message if problem.message == registry.NOT_REGISTERED else str(problem)
+                for problem in registry.event_problems(event)]
+    return problems

@@ -40,11 +40,10 @@ class EventTrackingConfig(AppConfig):
         """
         super().ready()
         # pylint: disable=import-outside-toplevel
-        from eventtracking.django import checks, event_types, metrics_setup
+        from eventtracking.django import checks, event_types, metrics_setup  # importing checks registers them
         from eventtracking.django.django_tracker import override_default_tracker
 
-        checks.register()
-        metrics_setup.ready()
+        metrics_setup.enable_from_settings()
         try:
             override_default_tracker()
         except (ValueError, TypeError, ImproperlyConfigured) as exc:

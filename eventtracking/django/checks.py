@@ -7,53 +7,11 @@ the checks first) builds ``EVENT_TRACKING_BACKENDS`` and
     ?: (eventtracking.E001) EVENT_TRACKING_BACKENDS['xapi']['OPTIONS']['backends']['xapi']['ENGINE']:
         cannot import 'dummy.backend.engine': No module named 'dummy'
 
-======================  ==========================================================
-``eventtracking.E001``  an ENGINE that cannot be imported
-``eventtracking.E002``  a malformed node: ENGINE not a string, OPTIONS not a dict,
-                        a backend or processor entry without ENGINE
-``eventtracking.E003``  OPTIONS the class does not accept (or a required one missing)
-``eventtracking.E004``  the constructor raised with these OPTIONS
-``eventtracking.E005``  a backend without a callable ``send``
-``eventtracking.E006``  a processor that is not callable
-``eventtracking.E007``  a ``RegexFilter`` regular expression that does not compile
-``eventtracking.E008``  a ``RegexFilter`` filter type other than allowlist/blocklist
-``eventtracking.E009``  ``EVENT_TRACKING_BACKENDS`` not a dict, or ``EVENT_TRACKING_PROCESSORS`` not a list
-``eventtracking.E010``  a ``TRACKING_IGNORE_URL_PATTERNS`` entry that does not compile
-``eventtracking.E011``  an ``EVENT_TRACKING_REQUEST_CONTEXT_CALLABLES`` entry that
-                        cannot be imported or is not callable
-``eventtracking.E012``  an ``EVENT_TRACKING_CONTEXT_LOCATOR`` that is not a locator
-``eventtracking.E040``  ``EVENT_TRACKING_CELERY_CONTEXT`` not True or False
-``eventtracking.E041``  ``EVENT_TRACKING_CELERY_CONTEXT_MAX_BYTES`` not a positive integer
-``eventtracking.E042``  ``EVENT_TRACKING_CELERY_CONTEXT = True`` without Celery installed
-``eventtracking.E070``  an ``EVENT_TRACKING_SESSION_HASH`` other than ``'blake2b'`` or ``'edx-platform'``
-``eventtracking.E071``  an ``EVENT_TRACKING_CENSORED_KEYS`` entry that is not a key (or the setting not a list)
-``eventtracking.E030``  an installed app's ``tracking_events`` module that cannot be
-                        imported: a bad event type definition, or any other error
-``eventtracking.W001``  a key next to ENGINE other than OPTIONS (ignored; a typo?)
-``eventtracking.W002``  ``TrackMiddleware`` before the session or authentication middleware
-``eventtracking.W003``  ``EVENT_TRACKING_BACKENDS`` set but ``EVENT_TRACKING_ENABLED`` not
-``eventtracking.W060``  a ``LoggerBackend`` whose logger does not write at its level
-                        (the logger's effective level is above it, it is disabled,
-                        ``logging.disable`` covers the level, or every handler's
-                        level is above it)
-``eventtracking.W061``  a ``LoggerBackend`` whose logger has no handler, nor any
-                        ancestor it propagates to (and ``logging.lastResort`` does
-                        not take its level)
-``eventtracking.W065``  a ``SegmentBackend`` without the Segment library installed
-``eventtracking.W066``  a ``SegmentBackend`` whose Segment client has no write key
-``eventtracking.W040``  ``EVENT_TRACKING_CELERY_CONTEXT_MAX_BYTES`` set but ``EVENT_TRACKING_CELERY_CONTEXT``
-                        not True (the limit has no effect)
-``eventtracking.W080``  ``EVENT_TRACKING_ENABLED`` true but ``EVENT_TRACKING_BACKENDS`` not set
-``eventtracking.W081``  a routing backend with no backends (its events go nowhere)
-``eventtracking.W010``  an ``AsyncRoutingBackend`` while the Celery broker connection
-                        has no socket timeout
-``eventtracking.W011``  an ``AsyncRoutingBackend`` whose ``backend_name`` leads the
-                        worker to another backend (or none)
-``eventtracking.W012``  a batching ``AsyncRoutingBackend`` without ``spool_dir`` (a
-                        killed process loses the events waiting in memory)
-``eventtracking.E020``  an ``AsyncRoutingBackend`` ``spool_dir`` that is not a
-                        writable directory (and cannot be made one)
-======================  ==========================================================
+Every check id, with its meaning, is in the one table of
+:mod:`eventtracking.django.check_ids`. The checks Django runs are registered
+beside their functions (``@checks.register(TAG)``, tag
+:data:`~eventtracking.django.check_ids.TAG`) when this module is imported,
+which the app's ``ready()`` does.
 
 Building means constructing every backend and processor once, as the tracker
 will, so a constructor's own validation (a bad regular expression, a bad
@@ -71,14 +29,15 @@ from django.core import checks
 from eventtracking.backends.logger import LoggerBackend
 from eventtracking.backends.routing import RoutingBackend
 from eventtracking.django import censoring, middleware
+from eventtracking.django import browser_checks  # noqa: F401  # pylint: disable=unused-import  # registers its checks
+from eventtracking.django import metrics_setup  # noqa: F401  # pylint: disable=unused-import  # registers its checks
 from eventtracking.django.async_checks import check_async_routing
+from eventtracking.django.check_ids import TAG
 from eventtracking.django.django_tracker import (
     DJANGO_BACKEND_SETTING_NAME, DJANGO_CONTEXT_LOCATOR_SETTING_NAME, DJANGO_ENABLED_SETTING_NAME,
     DJANGO_PROCESSOR_SETTING_NAME, context_locator_from_settings,
 )
 from eventtracking.django.settings_tree import TreeBuilder, item_path
-
-TAG = 'eventtracking'
 
 E_IGNORE_PATTERN = 'eventtracking.E010'
 E_CONTEXT_CALLABLE = 'eventtracking.E011'
@@ -101,6 +60,7 @@ CELERY_CONTEXT_SETTING_NAME = 'EVENT_TRACKING_CELERY_CONTEXT'
 CELERY_CONTEXT_MAX_BYTES_SETTING_NAME = 'EVENT_TRACKING_CELERY_CONTEXT_MAX_BYTES'
 W_NO_BACKENDS = 'eventtracking.W080'
 W_EMPTY_ROUTING = 'eventtracking.W081'
+W_EMPTY_BACKENDS = 'eventtracking.W082'
 
 TRACK_MIDDLEWARE = 'eventtracking.django.middleware.TrackMiddleware'
 MIDDLEWARE_BEFORE_TRACK = (
@@ -109,12 +69,7 @@ MIDDLEWARE_BEFORE_TRACK = (
 )
 
 
-def register():
-    """Register :func:`check_event_tracking_settings` under the tag ``eventtracking`` (idempotent)."""
-    checks.register(check_event_tracking_settings, TAG)
-    checks.register(check_event_types, TAG)
-
-
+@checks.register(TAG)
 def check_event_tracking_settings(app_configs=None, **kwargs):  # pylint: disable=unused-argument
     """Django system check: every problem in the event-tracking settings."""
     messages = check_tree_settings()
@@ -152,13 +107,23 @@ def check_dead_ends(builder):
     ``builder`` is the collecting :class:`TreeBuilder` that built the trees.
     """
     messages = []
-    if getattr(settings, DJANGO_ENABLED_SETTING_NAME, False) and not hasattr(settings, DJANGO_BACKEND_SETTING_NAME):
+    enabled = getattr(settings, DJANGO_ENABLED_SETTING_NAME, False)
+    if enabled and not hasattr(settings, DJANGO_BACKEND_SETTING_NAME):
         messages.append(checks.Warning(
             f'{DJANGO_ENABLED_SETTING_NAME} is True but {DJANGO_BACKEND_SETTING_NAME} is not set, so the default '
             'tracker has no backend and every event goes nowhere',
             hint=f'Configure a backend in {DJANGO_BACKEND_SETTING_NAME} (a LoggerBackend writes the tracking log), '
-                 'or set it to {} if sending events nowhere is intended.',
+                 f'or set {DJANGO_ENABLED_SETTING_NAME} = False.',
             id=W_NO_BACKENDS,
+        ))
+    elif enabled and getattr(settings, DJANGO_BACKEND_SETTING_NAME) == {}:
+        messages.append(checks.Warning(
+            f'{DJANGO_ENABLED_SETTING_NAME} is True but {DJANGO_BACKEND_SETTING_NAME} is empty, so the default '
+            'tracker has no backend and every event goes nowhere',
+            hint=f'Configure a backend in {DJANGO_BACKEND_SETTING_NAME} (a LoggerBackend writes the tracking log), '
+                 f"set {DJANGO_ENABLED_SETTING_NAME} = False, or, if sending events nowhere is intended, add "
+                 f"'{W_EMPTY_BACKENDS}' to SILENCED_SYSTEM_CHECKS.",
+            id=W_EMPTY_BACKENDS,
         ))
     for path, built in builder.built:
         if isinstance(built, RoutingBackend) and not built.backends:
@@ -376,6 +341,7 @@ def check_censored_keys():
                              hint="A key such as 'nhs_number', or '*voucher*' to match it anywhere in a key.")
 
 
+@checks.register(TAG)
 def check_event_types(app_configs=None, **kwargs):  # pylint: disable=unused-argument
     """Django system check: each ``tracking_events`` module that failed to import at start-up, with its error."""
     from eventtracking.django import event_types  # pylint: disable=import-outside-toplevel

@@ -1,10 +1,8 @@
-"""``EVENT_TRACKING_METRICS``: turns the metrics export on at start-up, and its system checks.
+"""``EVENT_TRACKING_METRICS``: turns the metrics export on at start-up, and its system checks (E100-E109).
 
-======================  ==========================================================
-``eventtracking.E090``  ``EVENT_TRACKING_METRICS`` not None, ``'prometheus'`` or ``'opentelemetry'``
-``eventtracking.E091``  the library of that kind (its install extra) not installed
-``eventtracking.E092``  ``PROMETHEUS_MULTIPROC_DIR`` set but not a writable directory
-======================  ==========================================================
+* ``eventtracking.E100``: ``EVENT_TRACKING_METRICS`` not None, ``'prometheus'`` or ``'opentelemetry'``;
+* ``eventtracking.E101``: the library of that kind (its install extra) not installed;
+* ``eventtracking.E102``: ``PROMETHEUS_MULTIPROC_DIR`` set but not a writable directory.
 """
 
 import importlib.util
@@ -15,29 +13,24 @@ from django.conf import settings
 from django.core import checks
 
 from eventtracking import metrics
+from eventtracking.django.check_ids import TAG
 
 LOG = logging.getLogger(__name__)
 
 METRICS_SETTING_NAME = 'EVENT_TRACKING_METRICS'
-E_METRICS_KIND = 'eventtracking.E090'
-E_METRICS_LIBRARY = 'eventtracking.E091'
-E_MULTIPROC_DIR = 'eventtracking.E092'
+E_METRICS_KIND = 'eventtracking.E100'
+E_METRICS_LIBRARY = 'eventtracking.E101'
+E_MULTIPROC_DIR = 'eventtracking.E102'
 
 LIBRARIES = {metrics.PROMETHEUS: ('prometheus_client', 'prometheus'),
              metrics.OPENTELEMETRY: ('opentelemetry.metrics', 'opentelemetry')}
 """kind -> (the module it needs, the install extra that brings it)."""
 
 
-def ready():
-    """Register :func:`check_metrics` and enable the configured export; a bad setting is logged, not raised."""
-    checks.register(check_metrics, 'eventtracking')
-    return enable_from_settings()
-
-
 def enable_from_settings():
     """Call :func:`eventtracking.metrics.enable` with ``EVENT_TRACKING_METRICS``; returns the kind, or None.
 
-    With an error the checks report, metrics stay off and the error is logged.
+    With an error the checks report, metrics stay off and the error is logged (the app's ``ready()`` calls it).
     """
     kind = getattr(settings, METRICS_SETTING_NAME, None)
     errors = [message for message in check_metrics() if message.is_serious()]
@@ -48,6 +41,7 @@ def enable_from_settings():
     return kind
 
 
+@checks.register(TAG)
 def check_metrics(app_configs=None, **kwargs):  # pylint: disable=unused-argument
     """Django system check of ``EVENT_TRACKING_METRICS`` (and, for Prometheus, of ``PROMETHEUS_MULTIPROC_DIR``)."""
     kind = getattr(settings, METRICS_SETTING_NAME, None)

@@ -20,12 +20,10 @@ for example ``EVENT_TRACKING_BACKENDS['xapi']['OPTIONS']['processors'][0]``.
 """
 
 import inspect
-import re
-from dataclasses import dataclass
 
 from django.utils.module_loading import import_string
 
-from eventtracking.processors import regex_filter
+from eventtracking.problems import Problem, item_path
 
 ENGINE_KEY = 'ENGINE'
 OPTIONS_KEY = 'OPTIONS'
@@ -46,28 +44,8 @@ E_OPTIONS = 'eventtracking.E003'
 E_CONSTRUCTION = 'eventtracking.E004'
 E_NO_SEND = 'eventtracking.E005'
 E_NOT_CALLABLE = 'eventtracking.E006'
-E_REGEX = 'eventtracking.E007'
-E_FILTER_TYPE = 'eventtracking.E008'
 E_SETTING_TYPE = 'eventtracking.E009'
 W_UNKNOWN_KEY = 'eventtracking.W001'
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One configuration problem, found at ``path`` in the settings."""
-
-    check_id: str
-    path: str
-    message: str
-    hint: str = None
-
-    @property
-    def is_warning(self):
-        """True for problems that do not stop the tree from being built."""
-        return '.W' in self.check_id
-
-    def __str__(self):
-        return f'{self.path}: {self.message}'
 
 
 class _Failed:
@@ -79,11 +57,6 @@ class _Failed:
 
 FAILED = _Failed()
 """What a node that could not be built becomes in collecting mode."""
-
-
-def item_path(path, key):
-    """The path of ``key`` inside the node at ``path``, written as Python subscripts."""
-    return f'{path}[{key!r}]'
 
 
 def is_engine_node(node):
@@ -101,8 +74,9 @@ class TreeBuilder:
     ``problems`` (a list of :class:`Problem`), a node that cannot be built becomes :data:`FAILED`, and
     the nodes above it are not constructed (so one mistake is reported once).
     Collecting mode also checks what strict mode leaves to the constructors:
-    options against the class's signature, the options of a ``RegexFilter``,
-    and that backends have a callable ``send`` and processors are callable.
+    options against the class's signature, the problems the class's own
+    ``check_options`` finds (see :mod:`eventtracking.problems`), and that
+    backends have a callable ``send`` and processors are callable.
     """
 
     def __init__(self, strict=True):
@@ -197,8 +171,7 @@ class TreeBuilder:
         valid = not any(contains_failure(value) for value in built.values())
         if not self.strict:
             valid = self._options_accepted(cls, built, options_path) and valid
-            if _is_subclass(cls, regex_filter.RegexFilter):
-                valid = self._regex_options_valid(options, options_path) and valid
+            valid = self._options_checked(cls, options, options_path) and valid
         if not valid:
             return FAILED
         try:
@@ -241,35 +214,19 @@ class TreeBuilder:
             ok = False
         return ok
 
-    def _regex_options_valid(self, options, options_path):
-        ok = True
-        filter_type = options.get('filter_type', regex_filter.ALLOWLIST)
-        if filter_type not in regex_filter.FILTER_TYPES:
-            allowed = ' or '.join(repr(name) for name in regex_filter.FILTER_TYPES)
-            self._report(E_FILTER_TYPE, item_path(options_path, 'filter_type'),
-                         f'{filter_type!r} is not a RegexFilter filter type: use {allowed}')
-            ok = False
-        expressions = options.get('regular_expressions')
-        expressions_path = item_path(options_path, 'regular_expressions')
-        if expressions is None:
-            return ok
-        if not isinstance(expressions, (list, tuple, set, frozenset)):
-            self._report(E_REGEX, expressions_path,
-                         f'must be a list of regular expressions, not {type(expressions).__name__} {expressions!r}')
+    def _options_checked(self, cls, options, options_path):
+        """Ask ``cls`` what is wrong with ``options`` (as written) if it can tell; False if that is an error."""
+        check_options = getattr(cls, 'check_options', None)
+        if not callable(check_options):
+            return True
+        try:
+            problems = list(check_options(options, options_path))
+        except Exception as exc:  # pylint: disable=broad-except
+            self._report(E_CONSTRUCTION, options_path,
+                         f'{_qualified_name(cls)}.check_options raised {type(exc).__name__}: {exc}')
             return False
-        for index, expression in enumerate(expressions):
-            if not isinstance(expression, str):
-                self._report(E_REGEX, item_path(expressions_path, index),
-                             f'{expression!r} is not a string')
-                ok = False
-                continue
-            try:
-                re.compile(expression)
-            except re.error as exc:
-                self._report(E_REGEX, item_path(expressions_path, index),
-                             f'{expression!r} is not a valid regular expression: {exc}')
-                ok = False
-        return ok
+        self.problems.extend(problems)
+        return all(problem.is_warning for problem in problems)
 
     def _check_role(self, node, result, path, role):
         """``result`` (built from ``node``) if it can serve as a ``role``; else report why and return FAILED.
@@ -342,10 +299,6 @@ def holds(value, predicate):
 def contains_failure(value):
     """True if ``value`` is, or (in a dict, list or tuple) holds, a node that could not be built."""
     return holds(value, lambda item: item is FAILED)
-
-
-def _is_subclass(cls, base):
-    return isinstance(cls, type) and issubclass(cls, base)
 
 
 def _qualified_name(obj):

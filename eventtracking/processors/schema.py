@@ -15,7 +15,7 @@ from eventtracking.events import safe_name
 from eventtracking.exceptions import ImproperlyConfigured
 from eventtracking.processors.exceptions import EventEmissionExit
 from eventtracking.ratelimit import RateLimitedLog
-from eventtracking.registry import get_event_type
+from eventtracking.registry import NOT_REGISTERED, get_event_type
 from eventtracking.stats import INVALID, UNREGISTERED, EventCounters
 
 IGNORE = 'ignore'
@@ -36,7 +36,9 @@ class EventTypeValidator:
     * ``'ignore'``: let it through, neither counted nor logged;
     * ``'warn'``: let it through, count it (``unregistered`` or ``invalid``
       in :attr:`stats`) and log a WARNING naming the event and the problems
-      (never the values), at most once a minute per name and problems;
+      (never the values), at most once a minute per name and problems, for
+      example ``Event 'x' is invalid, sent on to the backends all the same
+      (EventTypeValidator invalid='warn'): data.n: expected integer, got str``;
     * ``'drop'``: the same, and stop it (``EventEmissionExit``: the routing
       backend counts it ``filtered`` as well).
 
@@ -66,7 +68,7 @@ class EventTypeValidator:
         event_type = get_event_type(name)
         if event_type is None:
             if self.unregistered != IGNORE:
-                self._report(self.unregistered, UNREGISTERED, name, ('not a registered event type',))
+                self._report(self.unregistered, UNREGISTERED, name, (NOT_REGISTERED,))
             return event
         if self.invalid != IGNORE:
             problems = event_type.validate(event.get('data', {}))
@@ -78,7 +80,8 @@ class EventTypeValidator:
         self.counters.increment(reason)
         problems = tuple(problems)
         LOG.warning((reason, safe_name(name), problems),
-                    '%s event %s (%s): %s', 'Dropped' if mode == DROP else 'Passed on', safe_name(name), reason,
+                    'Event %s is %s, %s (EventTypeValidator %s=%r): %s', safe_name(name), reason,
+                    'dropped' if mode == DROP else 'sent on to the backends all the same', reason, mode,
                     '; '.join(problems))
         if mode == DROP:
             raise EventEmissionExit()

@@ -9,27 +9,32 @@ outside pytest, use it as a context manager::
         enroll(user, course)
         event = captured.wait_for_events({'name': 'edx.course.enrollment.activated'})[0]
 
-What is captured is each event as a tracker's root routing backend hands it to
-its backends: built by :meth:`Tracker.emit <eventtracking.tracker.Tracker.emit>`
-and changed (or dropped) by the root processors. Every tracker counts, whether
-it existed before the capture started or is built during it, in any thread.
-Each captured event is a copy, so later changes by backends do not show.
+What is captured is each event as a tracker routes it
+(:meth:`Tracker.route <eventtracking.tracker.Tracker.route>`, which every
+path passes: ``emit``, ``emit_on_commit`` after the commit,
+``EventType.emit``, the event-bus consumer, ``eventtracking replay``,
+browser events), after the root processors (an event they stop is not
+captured). Every tracker counts, whether it existed before the capture
+started or is built during it, in any thread. Each captured event is a copy,
+so later changes by backends do not show.
 
-While a capture is active, ``Tracker.emit`` and the routing backend's hand-off
-are wrapped at the class level; when the last capture stops the original
-methods are put back, so code that captures nothing pays nothing per event.
+A capture is an observer (:func:`eventtracking.tracker.observe`), the way
+structlog's ``capture_logs`` swaps configuration: nothing is patched, and
+nothing is left behind when it stops. By default it holds what it sees: the
+events go to no backend while it is active (no tracking-log line, no spool
+file, no Celery task). ``EventCapture(passthrough=True)``, or
+:meth:`EventCapture.passthrough`, routes them on to the backends as well.
+
 If no default tracker is registered when a capture starts, a plain
 :class:`~eventtracking.tracker.Tracker` without backends is registered for its
 duration, so ``eventtracking.tracker.emit`` events are captured too.
 """
 
-import functools
 import logging
 import threading
 import time
 
 from eventtracking import tracker as tracker_module
-from eventtracking.backends.routing import RoutingBackend
 from eventtracking.events import event_name, safe_name
 from eventtracking.isolation import copy_event
 from eventtracking.testing.assertions import (
@@ -51,14 +56,23 @@ class EventCapture:
 
     Thread-safe: events may arrive from any thread (a thread pool, an
     in-process Celery worker) while a test waits for them.
+
+    With ``passthrough`` false (the default) the events captured reach no
+    backend; true, they are routed to the backends as well (see
+    :meth:`passthrough`).
     """
 
-    def __init__(self):
+    def __init__(self, passthrough=False):
         self._events = []
         self._forgotten = 0
         self._condition = threading.Condition()
-        self._active = False
+        self._passthrough = bool(passthrough)
+        self._observation = None
         self._registered_default = None
+
+    @property
+    def _active(self):
+        return self._observation is not None
 
     def __enter__(self):
         self.start()
@@ -72,31 +86,67 @@ class EventCapture:
 
     def start(self):
         """Start capturing (a no-op when already started)."""
-        with _HOOKS.lock:
+        with _LOCK:
             if self._active:
                 return
             if tracker_module.DEFAULT_TRACKER_NAME not in tracker_module.TRACKERS:
                 self._registered_default = tracker_module.Tracker()
                 tracker_module.register_tracker(self._registered_default)
-            _HOOKS.add(self)
-            self._active = True
+            self._observation = tracker_module.observe(self._record, passthrough=self._passthrough)
+            _ACTIVE.append(self)
 
     def stop(self):
         """Stop capturing and undo what :meth:`start` changed; the events captured stay readable."""
-        with _HOOKS.lock:
+        with _LOCK:
             if not self._active:
                 return
-            self._active = False
-            _HOOKS.remove(self)
+            self._observation.close()
+            self._observation = None
+            _ACTIVE.remove(self)
             default_name = tracker_module.DEFAULT_TRACKER_NAME
             if self._registered_default is not None:
                 if tracker_module.TRACKERS.get(default_name) is self._registered_default:
                     del tracker_module.TRACKERS[default_name]
                 self._registered_default = None
 
-    def _add(self, event):
+    def passthrough(self, enabled=True):
+        """Route the events captured from now on to the backends as well (``enabled`` false: hold them again).
+
+        Takes effect at once, for the rest of the capture; used as a context
+        manager, it applies to the ``with`` block only::
+
+            from eventtracking import tracker
+            from eventtracking.testing import EventCapture
+
+            with EventCapture() as captured:
+                tracker.emit('edx.held')  # captured only
+                with captured.passthrough():
+                    tracker.emit('edx.passed')  # captured, and routed to the backends
+        """
+        previous = self._passthrough
+        self._set_passthrough(enabled)
+        return _PassthroughBlock(self, previous)
+
+    @property
+    def passing_through(self):
+        """Whether the events captured are routed to the backends as well."""
+        return self._passthrough
+
+    def _set_passthrough(self, enabled):
+        with _LOCK:
+            self._passthrough = bool(enabled)
+            if self._observation is not None:
+                self._observation.passthrough = self._passthrough
+
+    def _record(self, event):
+        """The observer: keep a copy of ``event`` (the event itself if it cannot be copied)."""
+        try:
+            copied = copy_event(event)
+        except Exception:  # pylint: disable=broad-except
+            LOG.exception('Could not copy event %s to capture it; capturing it as it is', safe_name(event_name(event)))
+            copied = event
         with self._condition:
-            self._events.append(event)
+            self._events.append(copied)
             self._condition.notify_all()
 
     @property
@@ -305,81 +355,24 @@ class _EventMatcher:
         return getattr(self.event_filter, '__qualname__', None) or repr(self.event_filter)
 
 
-class _Hooks:
-    """The class-level wrappers that feed active captures, installed only while one is active."""
+class _PassthroughBlock:
+    """What :meth:`EventCapture.passthrough` returns: in a ``with`` block, the mode before it is back after it."""
 
-    def __init__(self):
-        self.lock = threading.RLock()
-        self.captures = ()
-        self.local = threading.local()
-        self.originals = None
+    def __init__(self, capture, previous):
+        self.capture = capture
+        self.previous = previous
 
-    def add(self, capture):
-        if not self.captures:
-            self._install()
-        self.captures = self.captures + (capture,)
+    def __enter__(self):
+        return self.capture
 
-    def remove(self, capture):
-        self.captures = tuple(active for active in self.captures if active is not capture)
-        if not self.captures:
-            self._uninstall()
-
-    def record(self, event):
-        captures = self.captures
-        if not captures:
-            return
-        try:
-            copied = copy_event(event)
-        except Exception:  # pylint: disable=broad-except
-            LOG.exception('Could not copy event %r to capture it; capturing it as it is', event_name(event))
-            copied = event
-        for capture in captures:
-            capture._add(copied)  # pylint: disable=protected-access
-
-    def _install(self):
-        tracker_class = tracker_module.Tracker
-        original_emit = tracker_class.__dict__['emit']
-        original_fan_out = RoutingBackend.__dict__['_fan_out']
-        local = self.local
-
-        @functools.wraps(original_emit)
-        def emit(tracker, *args, **kwargs):
-            previous = getattr(local, 'root', None)
-            local.root = getattr(tracker, 'routing_backend', None)
-            try:
-                return original_emit(tracker, *args, **kwargs)
-            finally:
-                local.root = previous
-
-        @functools.wraps(original_fan_out)
-        def fan_out(routing_backend, event, *args, **kwargs):
-            if getattr(local, 'root', None) is routing_backend:
-                local.root = None
-                try:
-                    self.record(event)
-                except Exception:  # pylint: disable=broad-except
-                    LOG.exception('Could not capture event %r', event_name(event))
-            return original_fan_out(routing_backend, event, *args, **kwargs)
-
-        emit.capture_wrapper = True
-        fan_out.capture_wrapper = True
-        self.originals = (original_emit, original_fan_out, emit, fan_out)
-        tracker_class.emit = emit
-        RoutingBackend._fan_out = fan_out  # pylint: disable=protected-access
-
-    def _uninstall(self):
-        original_emit, original_fan_out, emit, fan_out = self.originals
-        tracker_class = tracker_module.Tracker
-        if tracker_class.__dict__.get('emit') is emit:
-            tracker_class.emit = original_emit
-        if RoutingBackend.__dict__.get('_fan_out') is fan_out:
-            RoutingBackend._fan_out = original_fan_out  # pylint: disable=protected-access
-        self.originals = None
+    def __exit__(self, *exc_info):
+        self.capture._set_passthrough(self.previous)  # pylint: disable=protected-access
 
 
-_HOOKS = _Hooks()
+_LOCK = threading.RLock()
+_ACTIVE = []  # the started captures
 
 
 def is_capturing():
     """Return True while at least one :class:`EventCapture` is active."""
-    return bool(_HOOKS.captures)
+    return bool(_ACTIVE)

@@ -19,7 +19,10 @@ def captured_events():
 
     Needs no configuration: the default tracker, other trackers, trackers
     built during the test and events emitted from other threads are all
-    captured. Everything is put back as it was after the test.
+    captured, whichever way they are routed. The events stop at the capture
+    (no tracking-log line, no spool file, no Celery task) unless the test
+    calls ``captured_events.passthrough()``. Nothing is patched; everything
+    is as it was after the test.
     """
     from eventtracking.testing.capture import EventCapture  # pylint: disable=import-outside-toplevel
 

@@ -268,6 +268,16 @@ def test_the_back_off_ends_and_the_server_is_tried_again(unreachable):
     assert backend.stats == {'backed_off': 2, 'backend_error': 1}
 
 
+
+def test_the_back_off_does_not_grow_with_failures_in_a_row(unreachable):
+    backend, _ = unreachable(backoff=0.3, extra={'serverSelectionTimeoutMS': 50})
+
+    for _ in range(2):  # the construction failed; each send after the window fails again
+        time.sleep(0.35)
+        backend.send(event())
+
+    assert backend.stats == {'backend_error': 2}
+
 MONGO_URL = os.environ.get('EVENTTRACKING_MONGO_URL')
 
 

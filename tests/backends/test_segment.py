@@ -5,6 +5,7 @@ import json
 import logging
 import sys
 import types
+from unittest import mock
 from datetime import datetime, timezone
 
 import pytest
@@ -183,3 +184,15 @@ def test_the_legacy_analytics_python_module_is_the_fallback(fresh_segment_module
     monkeypatch.setitem(sys.modules, 'analytics', legacy)
 
     assert fresh_segment_module().analytics is legacy
+
+
+def test_values_of_any_type_are_handed_to_the_client_which_decides(monkeypatch):
+    """Tests that patch ``analytics`` and pass placeholder objects (as the original's do) see the call."""
+    client = mock.Mock()
+    monkeypatch.setattr(segment, 'analytics', client)
+    user_id, name, agent = object(), object(), object()
+    event = {'name': name, 'context': {'user_id': user_id, 'agent': agent}, 'data': {'x': object()}}
+    backend = SegmentBackend()
+    backend.send(event)
+    client.track.assert_called_once_with(user_id, name, event, context={'userAgent': agent})
+    assert backend.stats == {}

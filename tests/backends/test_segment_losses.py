@@ -117,6 +117,45 @@ def test_an_event_the_client_would_log_values_of_is_dropped_and_counted_by_name_
     assert any("'edx.bi.course.upgrade.clicked'" in record.getMessage() for record in caplog.records)
 
 
+@pytest.mark.parametrize('event, why', [
+    (dict(page_view(), name=12345), 'the Segment client does not take its name'),
+    (dict(page_view(), context={'user_id': Secretive()}), 'the Segment client does not take its user_id'),
+    (page_view(loop=[]), "the Segment client could not serialize it (RecursionError)"),
+])
+def test_what_the_client_refuses_after_the_call_is_counted_and_logged_by_name_and_reason_only(
+        client_for, httpserver, caplog, event, why):
+    if 'loop' in event['data']:
+        event['data']['loop'].append(event['data'])
+    client = client_for()
+    backend = SegmentBackend()
+
+    with caplog.at_level(logging.DEBUG):
+        backend.send(event)
+    client.flush()
+
+    assert backend.stats == {'unserializable': 1}
+    assert not httpserver.log
+    [line] = [record.getMessage() for record in caplog.records if record.name == 'eventtracking.backends.segment']
+    assert line.endswith(f'(unserializable): {why}')
+    assert 'SECRET' not in caplog.text
+
+
+def test_a_client_without_a_write_key_raises_which_is_counted_not_raised(monkeypatch, caplog):
+    monkeypatch.setattr(segment.analytics, 'default_client', None)
+    monkeypatch.setattr(segment.analytics, 'write_key', None)
+    backend = SegmentBackend()
+    with caplog.at_level(logging.WARNING, logger='eventtracking.backends.segment'):
+        backend.send(page_view(password='SECRET'))
+    assert backend.stats == {'backend_error': 1}
+    assert 'the Segment client has no write key' in caplog.text and 'SECRET' not in caplog.text
+
+
+def test_the_client_lines_keep_their_values_outside_the_backends_calls(caplog):
+    with caplog.at_level(logging.DEBUG, logger='segment'):
+        logging.getLogger('segment').debug('queueing: %s', {'data': 'VISIBLE'})
+    assert 'VISIBLE' in caplog.text
+
+
 def test_values_the_client_knows_how_to_send_still_go(client_for, httpserver):
     import datetime  # pylint: disable=import-outside-toplevel
     import decimal  # pylint: disable=import-outside-toplevel

@@ -118,3 +118,31 @@ def test_follow_prints_new_lines_across_rotation_and_removal(tmp_path):
             process.kill()
             process.wait(timeout=30)
     assert 'Traceback' not in process.stderr.read()
+
+
+def test_follow_reads_a_file_truncated_in_place_again_from_its_start(tmp_path):
+    path = tmp_path / 'tracking.log'
+    write_log(path, [{'name': f'before-{index}', 'timestamp': '2024-03-01T12:00:00Z', 'data': {'pad': 'x' * 200}}
+                     for index in range(100)])
+    process = subprocess.Popen([sys.executable, '-m', 'eventtracking', 'tail', '--follow', '--json', '-n', '1', path],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in process.stdout], daemon=True).start()
+    try:
+        assert json.loads(lines.get(timeout=30))['name'] == 'before-99'
+        with open(path, 'r+b') as copied:  # logrotate's copytruncate: the same inode, emptied
+            copied.truncate(0)
+        backend = FileBackend(path)
+        sent = [f'after-{index}' for index in range(50)]  # shorter in all than what was read before
+        for name in sent:
+            backend.send({'name': name, 'timestamp': '2024-03-01T12:00:01Z'})
+        backend.close()
+        assert [json.loads(lines.get(timeout=10))['name'] for _ in sent] == sent
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=30)
+    stderr = process.stderr.read()
+    assert 'does not parse' not in stderr and 'Traceback' not in stderr

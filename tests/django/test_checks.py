@@ -15,6 +15,7 @@ from tests.django.test_django_tracker import ALLOWLIST_FILTER, TRACKING_LOGS, se
 LOGGER = 'eventtracking.backends.logger.LoggerBackend'
 ROUTING = 'eventtracking.backends.routing.RoutingBackend'
 REGEX_FILTER = 'eventtracking.processors.regex_filter.RegexFilter'
+RECORDER = {'ENGINE': 'tests.django.helpers.RecordingBackend'}
 
 
 def routing(backends=None, processors=None):
@@ -32,7 +33,7 @@ def configure(settings):
     """Set the tracking settings (backends, processors, others) and return the check's messages."""
     def run(backends=None, processors=None, **others):
         settings.EVENT_TRACKING_ENABLED = True
-        settings.EVENT_TRACKING_BACKENDS = {} if backends is None else backends
+        settings.EVENT_TRACKING_BACKENDS = {'r': RECORDER} if backends is None else backends
         settings.EVENT_TRACKING_PROCESSORS = [] if processors is None else processors
         for name, value in others.items():
             setattr(settings, name, value)
@@ -109,11 +110,11 @@ def test_e003_required_option_missing(configure):
 
 
 @pytest.mark.parametrize('backends, processors, path, text', [
-    ({}, [{'ENGINE': 'tests.django.helpers.Strict', 'OPTIONS': {'size': -1}}],
+    (None, [{'ENGINE': 'tests.django.helpers.Strict', 'OPTIONS': {'size': -1}}],
      'EVENT_TRACKING_PROCESSORS[0]', 'ValueError: size must not be negative'),
     ({'log': {'ENGINE': LOGGER, 'OPTIONS': {'level': 'loud'}}}, [],
      "EVENT_TRACKING_BACKENDS['log']", "ImproperlyConfigured: LoggerBackend level must be one of"),
-    ({}, [{'ENGINE': 'eventtracking.processors.whitelist.NameWhitelistProcessor', 'OPTIONS': {'whitelist': 'abc'}}],
+    (None, [{'ENGINE': 'eventtracking.processors.whitelist.NameWhitelistProcessor', 'OPTIONS': {'whitelist': 'abc'}}],
      'EVENT_TRACKING_PROCESSORS[0]', 'TypeError: The NameWhitelistProcessor must be passed a collection'),
 ])
 def test_e004_constructor_raised(configure, backends, processors, path, text):

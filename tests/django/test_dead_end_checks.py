@@ -1,4 +1,4 @@
-"""System checks a newcomer needs: dead ends that lose every event (W080, W081), and classes subclassing dict."""
+"""System checks a newcomer needs: dead ends that lose every event (W080-W082), and classes subclassing dict."""
 
 from collections import OrderedDict
 
@@ -86,8 +86,24 @@ def test_w080_enabled_without_backends(settings):
                                             'so the default tracker has no backend and every event goes nowhere')]
 
 
+def test_w082_enabled_with_backends_set_but_empty(settings):
+    found = messages(settings, EVENT_TRACKING_ENABLED=True, EVENT_TRACKING_BACKENDS={})
+    assert found == [('eventtracking.W082', 'EVENT_TRACKING_ENABLED is True but EVENT_TRACKING_BACKENDS is empty, '
+                                            'so the default tracker has no backend and every event goes nowhere')]
+    assert messages(settings, EVENT_TRACKING_ENABLED=False, EVENT_TRACKING_BACKENDS={}) == []
+
+
+def test_w082_can_be_silenced_when_sending_nowhere_is_intended(settings, capsys):
+    settings.EVENT_TRACKING_ENABLED = True
+    settings.EVENT_TRACKING_BACKENDS = {}
+    call_command('check', tags=['eventtracking'])
+    assert 'eventtracking.W082' in capsys.readouterr().err
+    settings.SILENCED_SYSTEM_CHECKS = ['eventtracking.W082']
+    call_command('check', tags=['eventtracking'])
+    assert 'W082' not in capsys.readouterr().err
+
+
 @pytest.mark.parametrize('values', [
-    {'EVENT_TRACKING_ENABLED': True, 'EVENT_TRACKING_BACKENDS': {}},
     {'EVENT_TRACKING_ENABLED': False},
     {'EVENT_TRACKING_ENABLED': True, 'EVENT_TRACKING_BACKENDS': {'r': RECORDER}},
 ])

@@ -284,3 +284,32 @@ def test_without_django_the_event_is_routed_at_once():
     result = subprocess.run([sys.executable, '-c', program], capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "['no.django'] ['django']"
+
+
+def test_an_event_dropped_after_the_commit_by_a_failing_callback_is_not_counted_rolled_back(recorded, caplog):
+    def failing_callback():
+        raise Boom
+
+    with pytest.raises(Boom):
+        with transaction.atomic():
+            Group.objects.create(name='committed')
+            tracker.emit_on_commit('before.the.failing.callback')
+            transaction.on_commit(failing_callback)  # not robust: Django stops at it and drops the rest
+            tracker.emit_on_commit('after.the.failing.callback', {'secret': 'personal-value'})
+
+    assert Group.objects.filter(name='committed').exists()
+    assert names(recorded) == ['before.the.failing.callback']
+    assert tracker.get_tracker().stats == {'commit_hook_failed': 1}
+    assert "Discarded event 'after.the.failing.callback': its transaction committed" in caplog.text
+    assert 'rolled back' not in caplog.text
+    assert 'personal-value' not in caplog.text
+
+    with transaction.atomic():  # the next transaction's rollbacks are told apart again
+        with pytest.raises(Boom), transaction.atomic():
+            tracker.emit_on_commit('savepoint.rolled.back')
+            raise Boom
+        assert tracker.get_tracker().stats == {'commit_hook_failed': 1, 'rolled_back': 1}
+    with pytest.raises(Boom), transaction.atomic():
+        tracker.emit_on_commit('rolled.back')
+        raise Boom
+    assert tracker.get_tracker().stats == {'commit_hook_failed': 1, 'rolled_back': 2}

@@ -1,4 +1,4 @@
-"""Django: EVENT_TRACKING_METRICS and its checks (E090-E092), the internal metrics view, and
+"""Django: EVENT_TRACKING_METRICS and its checks (E100-E102), the internal metrics view, and
 ``manage.py eventtracking_status`` against real spool directories."""
 
 import io
@@ -49,7 +49,7 @@ def test_a_kind_turns_the_export_on(settings):
 def test_an_unknown_kind_is_e090_and_metrics_stay_off(settings, caplog):
     settings.EVENT_TRACKING_METRICS = 'statsd'
     [message] = metrics_setup.check_metrics()
-    assert message.id == 'eventtracking.E090' and message.msg.startswith('EVENT_TRACKING_METRICS: must be None')
+    assert message.id == 'eventtracking.E100' and message.msg.startswith('EVENT_TRACKING_METRICS: must be None')
     assert metrics_setup.enable_from_settings() is None
     assert metrics.enabled() is None
     assert 'Metrics are not exported: EVENT_TRACKING_METRICS' in caplog.text
@@ -60,21 +60,20 @@ def test_a_missing_library_is_e091_naming_the_extra(settings, monkeypatch):
     for name in ('opentelemetry', 'opentelemetry.metrics'):  # as if never installed, also when imported before
         monkeypatch.setitem(sys.modules, name, None)
     [message] = metrics_setup.check_metrics()
-    assert message.id == 'eventtracking.E091' and message.hint == "pip install 'eventtracking[opentelemetry]'"
+    assert message.id == 'eventtracking.E101' and message.hint == "pip install 'eventtracking[opentelemetry]'"
 
 
 def test_an_unusable_multiprocess_directory_is_e092(settings, monkeypatch, tmp_path):
     settings.EVENT_TRACKING_METRICS = 'prometheus'
     monkeypatch.setenv('PROMETHEUS_MULTIPROC_DIR', str(tmp_path / 'missing'))
-    assert ids(metrics_setup.check_metrics()) == ['eventtracking.E092']
+    assert ids(metrics_setup.check_metrics()) == ['eventtracking.E102']
     monkeypatch.setenv('PROMETHEUS_MULTIPROC_DIR', str(tmp_path))
     assert metrics_setup.check_metrics() == []
 
 
 def test_the_check_runs_with_manage_py_check(settings):
     settings.EVENT_TRACKING_METRICS = 42
-    metrics_setup.ready()
-    with pytest.raises(CommandError, match=r'eventtracking\.E090\) EVENT_TRACKING_METRICS: must be None'):
+    with pytest.raises(CommandError, match=r'eventtracking\.E100\) EVENT_TRACKING_METRICS: must be None'):
         call_command('check', stderr=io.StringIO(), stdout=io.StringIO())
 
 

@@ -50,7 +50,8 @@ def test_matching_is_anchored_at_the_start_only():
     [r'(?i)lower', r'edx(?i)'],
 ])
 def test_invalid_expression_raises_at_construction(expressions):
-    with pytest.raises(ImproperlyConfigured, match='Invalid regular expressions'):
+    message = r"RegexFilter options\['regular_expressions'\]\[\d\]: .* is not a valid regular expression"
+    with pytest.raises(ImproperlyConfigured, match=message):
         RegexFilter(ALLOWLIST, expressions)
 
 
@@ -91,3 +92,18 @@ def test_many_expressions_are_one_pattern():
 
 def test_module_logger_name():
     assert regex_filter.logger.name == 'eventtracking.processors.regex_filter'
+
+
+def test_check_options_names_each_bad_value_at_its_setting_path():
+    path = "EVENT_TRACKING_PROCESSORS[0]['OPTIONS']"
+
+    problems = RegexFilter.check_options({'filter_type': 'both', 'regular_expressions': ['ok', 5, 'edx.(']}, path)
+
+    assert [(problem.check_id, problem.path) for problem in problems] == [
+        ('eventtracking.E008', f"{path}['filter_type']"),
+        ('eventtracking.E007', f"{path}['regular_expressions'][1]"),
+        ('eventtracking.E007', f"{path}['regular_expressions'][2]"),
+    ]
+    assert problems[1].message == '5 is not a string'
+    assert RegexFilter.check_options({'filter_type': BLOCKLIST, 'regular_expressions': ['edx']}, path) == []
+    assert RegexFilter.check_options({}, path) == []

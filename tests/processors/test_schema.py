@@ -56,8 +56,10 @@ def test_warn_lets_every_event_through_counts_and_logs_name_and_problem_never_va
     assert tracker.stats == {'invalid': 1, 'unregistered': 1}
     messages = [record.getMessage() for record in caplog.records]
     assert messages == [
-        f"Passed on event '{REGISTERED}' (invalid): data.course_id: expected string, got int",
-        "Passed on event 'tests.validator.unknown' (unregistered): not a registered event type",
+        f"Event '{REGISTERED}' is invalid, sent on to the backends all the same (EventTypeValidator "
+        "invalid='warn'): data.course_id: expected string, got int",
+        "Event 'tests.validator.unknown' is unregistered, sent on to the backends all the same (EventTypeValidator "
+        "unregistered='warn'): not a registered event type",
     ]
     assert all(record.levelno == logging.WARNING for record in caplog.records)
     assert SECRET not in caplog.text and '42' not in caplog.text
@@ -70,7 +72,7 @@ def test_drop_stops_the_events_and_counts_them(caplog):
     assert [event['data'] for event in backend.events] == [VALID]
     assert tracker.stats == {'invalid': 1, 'unregistered': 1, 'filtered': 2}
     assert [record.getMessage().split(' (')[0] for record in caplog.records] == [
-        f"Dropped event '{REGISTERED}'", "Dropped event 'tests.validator.unknown'",
+        f"Event '{REGISTERED}' is invalid, dropped", "Event 'tests.validator.unknown' is unregistered, dropped",
     ]
 
 

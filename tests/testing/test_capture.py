@@ -13,6 +13,8 @@ from eventtracking.testing import EventCapture, EventWaitTimeout, InMemoryBacken
 from eventtracking.testing.capture import is_capturing
 
 ORIGINAL_EMIT = tracker.Tracker.__dict__['emit']
+ORIGINAL_ROUTE = tracker.Tracker.__dict__['route']
+ORIGINAL_SEND = RoutingBackend.__dict__['send']
 ORIGINAL_FAN_OUT = RoutingBackend.__dict__['_fan_out']
 
 
@@ -59,7 +61,49 @@ def test_captures_the_default_tracker_after_its_root_processors():
     assert first['data'] == {'a': 1, 'stamped': True}
     assert isinstance(first['timestamp'], datetime)
     assert first['context'] == {}
-    assert [event['name'] for event in default.get_backend('mem').events] == ['edx.test.one', 'edx.test.two']
+    assert default.get_backend('mem').events == [], 'by default the capture holds the events it sees'
+
+
+def test_with_passthrough_the_events_reach_the_backends_too():
+    default = tracker.Tracker(backends={'mem': InMemoryBackend()},
+                              processors=[drop_names_starting_with_secret, stamp])
+    tracker.register_tracker(default)
+    with EventCapture(passthrough=True) as captured:
+        tracker.emit('edx.test.one', {'a': 1})
+        tracker.emit('secret.thing', {'b': 2})
+    assert [event['name'] for event in captured.events] == ['edx.test.one']
+    assert default.get_backend('mem').events == captured.events
+
+
+def test_passthrough_can_be_switched_for_the_rest_of_the_capture_or_for_a_block():
+    mem = InMemoryBackend()
+    emitter = tracker.Tracker(backends={'mem': mem})
+    with EventCapture() as captured:
+        emitter.emit('held.1')
+        with captured.passthrough():
+            assert captured.passing_through
+            emitter.emit('passed.1')
+        assert not captured.passing_through
+        emitter.emit('held.2')
+        captured.passthrough()
+        emitter.emit('passed.2')
+        captured.passthrough(False)
+        emitter.emit('held.3')
+    assert [event['name'] for event in captured.events] == ['held.1', 'passed.1', 'held.2', 'passed.2', 'held.3']
+    assert [event['name'] for event in mem.events] == ['passed.1', 'passed.2']
+
+
+def test_an_outer_capture_that_holds_wins_over_an_inner_one_that_passes_through():
+    mem = InMemoryBackend()
+    emitter = tracker.Tracker(backends={'mem': mem})
+    with EventCapture() as outer:
+        with EventCapture(passthrough=True) as inner:
+            emitter.emit('both')
+    with EventCapture(passthrough=True), EventCapture(passthrough=True):
+        emitter.emit('passed')
+    assert [event['name'] for event in outer.events] == ['both']
+    assert [event['name'] for event in inner.events] == ['both']
+    assert [event['name'] for event in mem.events] == ['passed']
 
 
 def test_captures_trackers_built_before_and_during_the_capture_registered_or_not():
@@ -86,7 +130,7 @@ def test_captures_contexts_as_resolved_at_emit():
 def test_one_capture_per_emit_however_deep_the_tree():
     leaf = InMemoryBackend()
     nested = RoutingBackend(backends={'inner': RoutingBackend(backends={'leaf': leaf})})
-    with EventCapture() as captured:
+    with EventCapture(passthrough=True) as captured:
         tracker.Tracker(backends={'nested': nested, 'mem': InMemoryBackend()}).emit('deep')
     assert len(captured.events) == 1
     assert len(leaf.events) == 1
@@ -95,7 +139,7 @@ def test_one_capture_per_emit_however_deep_the_tree():
 def test_a_captured_event_is_a_copy_that_backends_cannot_change():
     mutating = MutatingBackend()
     data = {'a': 1}
-    with EventCapture() as captured:
+    with EventCapture(passthrough=True) as captured:
         tracker.Tracker(backends={'mutating': mutating}, processors=[stamp]).emit('x', data)
     assert mutating.events[0]['data'] == {'a': 1, 'stamped': True, 'mutated': True}
     assert captured.get_event()['data'] == {'a': 1, 'stamped': True}
@@ -104,7 +148,7 @@ def test_a_captured_event_is_a_copy_that_backends_cannot_change():
 
 def test_an_event_emitted_by_a_backend_is_captured_after_the_one_that_caused_it():
     other = tracker.Tracker()
-    with EventCapture() as captured:
+    with EventCapture(passthrough=True) as captured:
         tracker.Tracker(backends={'emitting': EmittingBackend(other)}).emit('outer')
         other.emit('plain')
     assert [event['name'] for event in captured.events] == ['outer', 'echo.outer', 'plain']
@@ -129,19 +173,20 @@ def test_nothing_is_captured_before_start_or_after_stop():
     assert [event['name'] for event in capture.events] == ['during']
 
 
-def test_the_original_methods_are_back_after_the_last_capture_stops():
+def test_nothing_is_patched_while_captures_are_active():
     outer, inner = EventCapture(), EventCapture()
     assert not is_capturing()
     with outer:
-        assert tracker.Tracker.__dict__['emit'] is not ORIGINAL_EMIT
-        assert RoutingBackend.__dict__['_fan_out'] is not ORIGINAL_FAN_OUT
+        for owner, name, original in [(tracker.Tracker, 'emit', ORIGINAL_EMIT), (tracker.Tracker, 'route', ORIGINAL_ROUTE),
+                                      (RoutingBackend, 'send', ORIGINAL_SEND),
+                                      (RoutingBackend, '_fan_out', ORIGINAL_FAN_OUT)]:
+            assert owner.__dict__[name] is original, f'{owner.__name__}.{name} was replaced'
         with inner:
             tracker.Tracker().emit('both')
         tracker.Tracker().emit('outer only')
         assert is_capturing()
     assert not is_capturing()
-    assert tracker.Tracker.__dict__['emit'] is ORIGINAL_EMIT
-    assert RoutingBackend.__dict__['_fan_out'] is ORIGINAL_FAN_OUT
+    assert tracker._observations == ()  # pylint: disable=protected-access
     assert [event['name'] for event in outer.events] == ['both', 'outer only']
     assert [event['name'] for event in inner.events] == ['both']
 
@@ -189,7 +234,7 @@ def test_events_from_many_threads_are_all_captured():
         for number in range(per_thread):
             emitter.emit('threaded', {'thread': index, 'number': number})
 
-    with EventCapture() as captured:
+    with EventCapture(passthrough=True) as captured:
         threads = [threading.Thread(target=work, args=(index,)) for index in range(thread_count)]
         for thread in threads:
             thread.start()

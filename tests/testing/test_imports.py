@@ -23,7 +23,7 @@ def test_the_helpers_work_without_django():
         from eventtracking.tracker import Tracker
 
         backend = InMemoryBackend()
-        with EventCapture() as captured, frozen_tracker_time():
+        with EventCapture(passthrough=True) as captured, frozen_tracker_time():
             Tracker(backends={'mem': backend}).emit('edx.test', {'a': 1})
         assert_event_matches({'name': 'edx.test', 'data': {'a': 1}}, captured.get_event())
         assert_event_matches(captured.get_event(), backend.events[0], tolerate=[])

@@ -172,7 +172,7 @@ class TestPluginInOtherSuites:
         result = run_inner_suite(pytester, monkeypatch)
         result.assert_outcomes(passed=1)
 
-    def test_everything_is_put_back_after_a_test(self, pytester, monkeypatch):
+    def test_nothing_is_patched_and_everything_is_put_back_after_a_test(self, pytester, monkeypatch):
         pytester.makepyfile(test_inner="""
             from eventtracking import tracker
             from eventtracking.backends.routing import RoutingBackend
@@ -180,15 +180,16 @@ class TestPluginInOtherSuites:
             ORIGINAL_FAN_OUT = RoutingBackend.__dict__['_fan_out']
 
             def test_1_uses_the_fixture(captured_events):
-                assert tracker.Tracker.__dict__['emit'] is not ORIGINAL_EMIT
+                assert tracker.Tracker.__dict__['emit'] is ORIGINAL_EMIT
+                assert RoutingBackend.__dict__['_fan_out'] is ORIGINAL_FAN_OUT
+                assert len(tracker._observations) == 1
                 assert 'default' in tracker.TRACKERS
 
             def test_2_runs_after(captured_events):
                 pass
 
             def test_3_does_not_use_it():
-                assert tracker.Tracker.__dict__['emit'] is ORIGINAL_EMIT
-                assert RoutingBackend.__dict__['_fan_out'] is ORIGINAL_FAN_OUT
+                assert tracker._observations == ()
                 assert tracker.TRACKERS == {}
         """)
         result = run_inner_suite(pytester, monkeypatch)

@@ -1,17 +1,30 @@
 """EventTrackingTestCase: the developer guide's unit-testing example, frozen time, settings overrides."""
 
+import tempfile
+from contextlib import contextmanager
 from datetime import datetime, timedelta
+from pathlib import Path
 
+from django.db import transaction
 from django.test import override_settings
 
 from eventtracking import tracker
+from eventtracking.cli import main
 from eventtracking.django import DjangoTracker
 from eventtracking.testing import (
     FROZEN_TIME, EventTrackingTestCase, InMemoryBackend, assert_event_matches, assert_events_equal,
 )
 from eventtracking.testing import testcases
+from tests.cli.helpers import sample_events, write_log
+from tests.test_handlers import from_the_bus, tracking_log
 
 LEGACY_LAYOUT = [{'ENGINE': 'eventtracking.processors.legacy.LegacyFieldMappingProcessor'}]
+
+
+@contextmanager
+def _temporary_folder():
+    with tempfile.TemporaryDirectory() as folder:
+        yield Path(folder)
 
 
 def my_function_that_emits_events():
@@ -60,6 +73,8 @@ class NativeLayoutTest(EventTrackingTestCase):
     def check_everything_put_back(self):
         self.assertIs(tracker.TRACKERS.get(tracker.DEFAULT_TRACKER_NAME), self.previous_default)
         self.assertIs(tracker.datetime, datetime)
+        self.assertFalse([observation for observation in tracker._observations  # pylint: disable=protected-access
+                          if observation.tracker is self.tracker])
 
     def test_the_default_tracker_is_a_django_tracker_with_an_in_memory_backend(self):
         self.assertIsInstance(self.tracker, DjangoTracker)
@@ -133,6 +148,24 @@ class NativeLayoutTest(EventTrackingTestCase):
         tracker.emit('foobar', {'a': 'b'})
         assert_event_matches({'event_type': 'foobar', 'event': {'a': 'b'}}, self.get_event())
 
+    def test_emit_on_commit_is_seen_once_the_transaction_commits(self):
+        with self.captureOnCommitCallbacks(execute=True):
+            with transaction.atomic():
+                tracker.emit_on_commit('edx.committed', {'a': 1})
+            self.assert_no_events_emitted()
+        assert_event_matches({'name': 'edx.committed', 'data': {'a': 1}, 'timestamp': FROZEN_TIME}, self.get_event())
+        self.assertEqual(len(self.backend.events), 1)
+
+    def test_events_from_the_event_bus_are_seen(self):
+        from_the_bus(tracking_log('edx.from.the.bus'))
+        assert_event_matches({'name': 'edx.from.the.bus', 'data': {'mode': 'verified'}}, self.get_event())
+
+    def test_replayed_events_are_seen(self):
+        path = self.enterContext(_temporary_folder()) / 'tracking.log'
+        write_log(path, sample_events(2))
+        self.assertEqual(main(['replay', str(path)]), 0)
+        self.assertEqual([self.get_event(0), self.get_event(1)], sample_events(2))
+
     def test_the_lazy_name_is_the_class(self):
         self.assertIs(EventTrackingTestCase, testcases.EventTrackingTestCase)
 
@@ -153,6 +186,8 @@ class NestedBackendTest(EventTrackingTestCase):
     @override_settings(EVENT_TRACKING_BACKENDS={})
     def test_without_an_in_memory_backend_the_error_says_what_to_configure(self):
         self.recreate_tracker()
+        tracker.emit('still.seen')
+        self.assertEqual(self.get_event()['name'], 'still.seen')
         with self.assertRaises(LookupError) as raised:
             self.backend  # pylint: disable=pointless-statement
         self.assertIn('The tracker has no InMemoryBackend: EVENT_TRACKING_BACKENDS must configure one',

@@ -3,6 +3,8 @@
 import os
 
 CELERY_BROKER_URL = os.environ.get('CELERY_BROKER_URL', 'redis://127.0.0.1:6379/0')
+# a broker that accepts connections and never answers must not block a publishing thread forever (check W010)
+CELERY_BROKER_TRANSPORT_OPTIONS = {'socket_timeout': 2, 'socket_connect_timeout': 2}
 
 EVENT_TRACKING_BACKENDS['enrollments'] = {
     'ENGINE': 'eventtracking.backends.async_routing.AsyncRoutingBackend',
