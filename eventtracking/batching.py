@@ -137,7 +137,7 @@ class BatchPublisher:  # pylint: disable=too-many-instance-attributes
         self._reset()
         _PUBLISHERS.add(self)
         after_fork_in_child(self, BatchPublisher._after_fork_in_child)
-        metrics.register_delivery(name, self.delivery_state)
+        metrics.register_delivery(name, _weak_source(weakref.ref(self)))
 
     def _reset(self):
         self._condition = threading.Condition(threading.Lock())
@@ -353,6 +353,18 @@ class BatchPublisher:  # pylint: disable=too-many-instance-attributes
         self._reset()
         self.published = 0
         self.log.forget_after_fork()
+
+
+def _weak_source(ref):
+    """``delivery_state`` of the publisher ``ref`` without keeping it alive (nothing waits once it is gone)."""
+
+    def source():
+        publisher = ref()
+        if publisher is None:
+            return {'queued': 0, 'spooled_events': 0, 'spooled_bytes': 0, 'oldest_pending_age': None}
+        return publisher.delivery_state()
+
+    return source
 
 
 def _publisher_loop(ref):

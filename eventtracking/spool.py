@@ -7,11 +7,9 @@ long as it owns it. The lock dies with the process, however it dies, so a
 file whose lock can be taken belongs to nobody: the next process using the
 directory for that backend takes it over and publishes what is left.
 
-A file is a sequence of framed records, one event each::
-
-    magic (2 bytes) | payload length (4) | wall time (8) | crc32 of the 14 bytes before and the payload (4) | payload
-
-A record cut short (a process killed in the middle of a write, a full disk) is
+A file is a sequence of framed records, one event each: a 2-byte marker, the
+payload's length (4 bytes), the wall time it was written (8), a CRC-32 of the
+14 bytes before it and of the payload (4), then the payload. A record cut short (a process killed in the middle of a write, a full disk) is
 cut off, never glued to the next one; bytes that do not frame a record, or a
 payload that does not decode to an event, are moved aside to
 ``<file>.quarantined`` (framed the same way) and never block what follows.
@@ -343,7 +341,10 @@ class Spool:  # pylint: disable=too-many-instance-attributes
         with self._lock:
             files = [file for file in self._files() if file.events]
         for file in files:
-            found = _record_at(file.descriptor, file.committed, file.end)
+            try:
+                found = _record_at(file.descriptor, file.committed, file.end)
+            except OSError:  # published and closed meanwhile
+                continue
             if isinstance(found, tuple):
                 return found[1]
             return 0.0  # quarantine ahead: due now

@@ -1,5 +1,6 @@
 """The BatchPublisher on its own: a fake publish, an injected clock, a memory queue or a real spool; no broker."""
 
+import os
 import threading
 
 import pytest
@@ -149,3 +150,26 @@ def test_at_interpreter_exit_no_thread_is_started(monkeypatch):
     assert unit._thread is None  # pylint: disable=protected-access
     assert unit.shutdown() is True
     assert [seqs for _, seqs in broker.batches] == [[0]]
+
+
+def test_the_delivery_state_reported_to_metrics_says_what_waits_and_does_not_keep_the_publisher_alive(
+        tmp_path, no_thread, monkeypatch):  # pylint: disable=unused-argument,redefined-outer-name
+    import gc  # pylint: disable=import-outside-toplevel
+    import weakref  # pylint: disable=import-outside-toplevel
+
+    from eventtracking import metrics  # pylint: disable=import-outside-toplevel
+    sources = {}
+    monkeypatch.setattr(metrics, 'register_delivery', lambda backend, source: sources.setdefault(backend, source))
+    clock = [100.0]
+    unit = publisher(Spool(tmp_path, 'unit', clock=lambda: clock[0]), Broker(), clock)
+    unit.put(event(0))
+    unit.put(event(1))
+    clock[0] = 104.0
+    state = sources['unit']()
+    assert state['queued'] == 0 and state['spooled_events'] == 2 and state['oldest_pending_age'] == 4.0
+    assert state['spooled_bytes'] == os.path.getsize(next(tmp_path.glob('*.spool')))
+    ref = weakref.ref(unit)
+    del unit
+    gc.collect()
+    assert ref() is None
+    assert sources['unit']()['spooled_events'] == 0

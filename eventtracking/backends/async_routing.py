@@ -45,13 +45,12 @@ from eventtracking.backoff import Backoff
 from eventtracking.batching import BatchPublisher, MemoryQueue
 from eventtracking.bounded import BoundedCaller
 from eventtracking.events import event_name, safe_name
-from eventtracking.exceptions import EventDropped, UncopyableEventError, UnserializableEventError
-from eventtracking.isolation import copy_event, mutates_events
-from eventtracking.processors.exceptions import EventEmissionExit, NoBackendEnabled, NoTransformerImplemented
-from eventtracking.ratelimit import RateLimitedLog
+from eventtracking.exceptions import UncopyableEventError, UnserializableEventError
 from eventtracking.forking import after_fork_in_child
+from eventtracking.isolation import copy_event
+from eventtracking.ratelimit import RateLimitedLog
 from eventtracking.spool import DEFAULT_MAX_BYTES, FSYNC_MODES, Spool
-from eventtracking.stats import BACKED_OFF, FILTERED, PUBLISH_ERROR, SKIPPED, UNCOPYABLE
+from eventtracking.stats import BACKED_OFF, PUBLISH_ERROR
 from eventtracking.tasks import send_event
 
 logger = logging.getLogger(__name__)
@@ -208,30 +207,22 @@ class AsyncRoutingBackend(RoutingBackend):  # pylint: disable=too-many-instance-
 
     def send(self, event):
         """Process ``event`` here and enqueue the result for the nested backends; never raises."""
-        name = event_name(event)
-        batching = self.batch_size > 1
-        try:
-            owned = any(mutates_events(processor) for processor in self.processors)
-            if owned:
-                event = copy_event(event)
-            processed_event = self.process_event(event)
-            if batching and not owned and not self.write_ahead:  # serialized later: the caller's later changes
-                processed_event = copy_event(processed_event)  # must not reach it
-        except EventEmissionExit:
-            self.counters.increment(FILTERED)
-            logger.debug('[EventEmissionExit] skipping event %s', name)
+        processed = self.isolated(event)
+        if processed is None:
             return
-        except UncopyableEventError as exc:
-            self.counters.increment(UNCOPYABLE)
-            LOG.warning((self.backend_name, UNCOPYABLE), 'Dropped event %s for backend %r (%s): %s',
-                        safe_name(name), self.backend_name, UNCOPYABLE, exc)
+        processed_event, owned = processed
+        if self.batch_size == 1:
+            self._publish_one(event_name(processed_event), processed_event)
             return
-        if batching:
-            if self._app is None:
-                self._note_app()
-            self.publisher.put(processed_event)
-        else:
-            self._publish_one(name, processed_event)
+        if not owned and not self.write_ahead:  # queued in memory: the caller's later changes must not reach it
+            try:
+                processed_event = copy_event(processed_event)
+            except UncopyableEventError as exc:
+                self._count_uncopyable(exc)
+                return
+        if self._app is None:
+            self._note_app()
+        self.publisher.put(processed_event)
 
     def _publish_one(self, name, processed_event):
         """Publish one event from the caller, bounded by ``publish_timeout``, with back-off and spool.
@@ -312,74 +303,45 @@ class AsyncRoutingBackend(RoutingBackend):  # pylint: disable=too-many-instance-
     def send_to_backends(self, event, backend_names=None):
         """Send ``event`` to the nested backends (only those in ``backend_names`` if given).
 
-        Returns the names of the backends that raised, for ``send_event`` to
-        retry; it logs each failure with its traceback. ``NoTransformerImplemented``
-        and ``NoBackendEnabled`` are logged at INFO and counted as ``skipped``,
-        an ``EventDropped`` at WARNING under its reason; neither is retried.
-        Never raises.
+        Returns the names of the backends that raised an error worth a retry,
+        for ``send_event`` to retry (each logged with its traceback). Skips
+        and drops are logged and counted as :class:`~eventtracking.backends.routing.RoutingBackend`
+        counts them, and not retried. Never raises.
         """
         failed = []
-        for name, backend in list(self.backends.items()):
-            if backend_names is not None and name not in backend_names:
-                continue
-            try:
-                backend.send(copy_event(event) if mutates_events(backend) else event)
-            except (NoTransformerImplemented, NoBackendEnabled) as exc:
-                self.counters.increment(SKIPPED)
-                logger.info('Backend %r skipped event %r: %s: %s', name, event_name(event), type(exc).__name__, exc)
-            except EventDropped as exc:
-                self.counters.increment(exc.reason)
-                logger.warning('Dropped event %r in backend %r (%s): %s', event_name(event), name, exc.reason, exc)
-            except Exception:  # pylint: disable=broad-except
-                logger.exception('Unable to send event %r to backend %r of %r', event_name(event), name,
-                                 self.backend_name)
-                failed.append(name)
+        self._fan_out(event, self.route_to(backend_names), failed)
         return failed
 
     def send_batch_to_backends(self, events, backend_names=None):
         """Send the list ``events`` to the nested backends (only those in ``backend_names`` if given).
 
         A nested backend with a callable ``send_batch`` gets the list in one
-        call (each backend its own copy when it may change events); any other
-        gets ``send`` per event. Returns ``(failed backend names, indexes of
-        the events that failed in them)`` for ``send_events`` to retry.
-        Skips and drops are logged and counted as :meth:`send_to_backends`
-        does. Never raises.
+        call (its own copies when it may change events); any other gets
+        ``send`` per event. Returns ``(failed backend names, indexes of the
+        events that failed in them)`` for ``send_events`` to retry. Skips and
+        drops are counted as :meth:`send_to_backends` counts them. Never raises.
         """
         failed_backends, failed_events = [], set()
-        for name, backend in list(self.backends.items()):
-            if backend_names is not None and name not in backend_names:
-                continue
-            copy = mutates_events(backend)
+        for step in self.route_to(backend_names):
+            name, backend, needs_copy = step
             send_batch = getattr(backend, 'send_batch', None)
+            failed = []
             if callable(send_batch):
-                if not self._send_safely(send_batch, [copy_event(event) for event in events] if copy else events,
-                                         name, 'a batch'):
-                    failed_backends.append(name)
-                    failed_events.update(range(len(events)))
-                continue
-            failed_here = [index for index, event in enumerate(events)
-                           if not self._send_safely(backend.send, copy_event(event) if copy else event,
-                                                    name, event_name(event))]
+                try:
+                    send_batch([copy_event(event) for event in events] if needs_copy else events)
+                except Exception as exc:  # pylint: disable=broad-except
+                    self._backend_failed(name, None, exc, failed, shown=f'a batch of {len(events)} event(s)')
+                failed_here = range(len(events)) if failed else ()
+            else:
+                failed_here = []
+                for index, event in enumerate(events):
+                    self._fan_out(event, (step,), failed)
+                    if len(failed) > len(failed_here):
+                        failed_here.append(index)
             if failed_here:
                 failed_backends.append(name)
                 failed_events.update(failed_here)
         return failed_backends, sorted(failed_events)
-
-    def _send_safely(self, send, payload, name, what):
-        """Call ``send(payload)``; False when it raised an error worth a retry (skips and drops are not)."""
-        try:
-            send(payload)
-        except (NoTransformerImplemented, NoBackendEnabled) as exc:
-            self.counters.increment(SKIPPED)
-            logger.info('Backend %r skipped %r: %s: %s', name, what, type(exc).__name__, exc)
-        except EventDropped as exc:
-            self.counters.increment(exc.reason)
-            logger.warning('Dropped %r in backend %r (%s): %s', what, name, exc.reason, exc)
-        except Exception:  # pylint: disable=broad-except
-            logger.exception('Unable to send %r to backend %r of %r', what, name, self.backend_name)
-            return False
-        return True
 
 
 def _renew_kombu_locks(_owner=None):

@@ -99,34 +99,46 @@ class RoutingBackend:
     def send(self, event):
         """Process ``event`` and send the result to every backend; never raises."""
         route = self._route
-        processors = self.processors
-        if processors:
-            plan = self._plan if processors == self._planned else self._replan()
-            owned = False
-            try:
-                for processor, mutates, accepts in plan:
-                    if accepts is not None and event.__class__ is dict:
-                        try:
-                            if accepts(event):
-                                continue
-                        except Exception:  # pylint: disable=broad-except
-                            self._processor_failed(processor, event)
-                            continue
-                        self.counters.increment(FILTERED)
-                        return
-                    if mutates and not owned:
-                        event = copy_event(event)
-                        owned = True
-                    event = self._apply(processor, event)
-            except EventEmissionExit:
-                self.counters.increment(FILTERED)
+        if self.processors:
+            processed = self.isolated(event)
+            if processed is None:
                 return
-            except UncopyableEventError as exc:
-                self._count_uncopyable(exc)
-                return
+            event, owned = processed
             if owned:
                 route = self._owned_route
         self._fan_out(event, route)
+
+    def isolated(self, event):
+        """Run ``event`` through the processors, copying it before the first one that may change it.
+
+        Returns ``(event, owned)``, ``owned`` telling whether the event is a
+        copy no one else holds, or None when a processor stopped it (counted
+        ``filtered``) or it could not be copied (``uncopyable``). Never raises.
+        """
+        plan = self._plan if self.processors == self._planned else self._replan()
+        owned = False
+        try:
+            for processor, mutates, accepts in plan:
+                if accepts is not None and event.__class__ is dict:
+                    try:
+                        if accepts(event):
+                            continue
+                    except Exception:  # pylint: disable=broad-except
+                        self._processor_failed(processor, event)
+                        continue
+                    self.counters.increment(FILTERED)
+                    return None
+                if mutates and not owned:
+                    event = copy_event(event)
+                    owned = True
+                event = self._apply(processor, event)
+        except EventEmissionExit:
+            self.counters.increment(FILTERED)
+            return None
+        except UncopyableEventError as exc:
+            self._count_uncopyable(exc)
+            return None
+        return event, owned
 
     def _replan(self):
         """Note, for each processor, whether it may change events and its ``accepts`` if it only asks that."""
@@ -173,8 +185,18 @@ class RoutingBackend:
         """Send ``event`` to every backend in order; log and count failures, never raise."""
         self._fan_out(event, self._route)
 
-    def _fan_out(self, event, route):
-        """Send ``event`` along ``route``: (name, backend, whether it needs its own copy) triples."""
+    def route_to(self, backend_names=None):
+        """The send order's ``(name, backend, needs its own copy)`` steps, only those of ``backend_names`` if given."""
+        if backend_names is None:
+            return self._route
+        return tuple(step for step in self._route if step[0] in backend_names)
+
+    def _fan_out(self, event, route, failed=None):
+        """Send ``event`` along ``route``: (name, backend, whether it needs its own copy) triples.
+
+        With a list ``failed``, a backend's unexpected error is logged and its
+        name appended there (for a retry), not counted ``backend_error``.
+        """
         for name, backend, needs_copy in route:
             if needs_copy:
                 try:
@@ -187,14 +209,21 @@ class RoutingBackend:
             try:
                 backend.send(payload)
             except Exception as exc:  # pylint: disable=broad-except
-                self._backend_failed(name, event, exc)
+                self._backend_failed(name, event, exc, failed)
 
-    def _backend_failed(self, name, event, exc):
+    def _backend_failed(self, name, event, exc, failed=None, shown=None):
         """Log, then count, ``exc``, raised by backend ``name``; called while it is being handled.
 
-        Logged first for the reason given in :meth:`_processor_failed`.
+        Logged first for the reason given in :meth:`_processor_failed`. With a
+        list ``failed``, an unexpected error is appended there, not counted.
+        ``shown`` names what failed in the log line (default: the event's name).
         """
-        shown = safe_name(event_name(event))
+        shown = shown or safe_name(event_name(event))
+        if failed is not None and not isinstance(exc, (NoTransformerImplemented, NoBackendEnabled, EventDropped)):
+            self.failure_log.exception(('retry', name), 'Unable to send %s to backend %r; it will be retried',
+                                       shown, name)
+            failed.append(name)
+            return
         if isinstance(exc, (NoTransformerImplemented, NoBackendEnabled)):
             LOG.info('Backend %r skipped event %s: %s: %s', name, shown, type(exc).__name__, exc)
             reason = SKIPPED

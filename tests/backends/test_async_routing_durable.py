@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 
 import pytest
 from celery import Celery, _state
-from kombu.utils.json import dumps, loads
+from kombu.utils.json import loads
 
 from eventtracking.backends.async_routing import AsyncRoutingBackend
 from eventtracking.spool import Spool
@@ -146,7 +146,7 @@ def test_the_spool_of_a_killed_process_is_delivered_by_the_next_one(
         datetime(2024, 1, 1, 12, number, tzinfo=timezone.utc) for number in range(26)
     }
     tracker.get_backend('durable').flush(timeout=10)
-    assert [name for name in os.listdir(spool_dir) if name.endswith('.spool')] == []
+    assert [name for name in os.listdir(spool_dir) if f'-{child.pid}-' in name] == [], 'published, then removed'
 
 
 def test_a_forked_child_publishes_its_own_events_and_leaves_the_parents_queue_alone(

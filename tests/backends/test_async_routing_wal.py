@@ -18,14 +18,12 @@ import threading
 import time
 
 import pytest
-from celery import Celery
-from celery.contrib.testing.worker import start_worker
 
 from eventtracking.backends.async_routing import AsyncRoutingBackend
 from eventtracking.spool import SUFFIX, Spool, spool_status
 from eventtracking.tracker import Tracker
 from tests.backends.test_async_routing_durable import default_app
-from tests.servers import CollectingBackend, free_port, record_measurement, start_redis
+from tests.servers import CollectingBackend, free_port, record_measurement
 
 pytestmark = pytest.mark.server
 
@@ -354,33 +352,26 @@ def test_the_first_event_from_a_thread_is_published_through_the_configured_app(
 
 
 def test_a_frozen_redis_delays_delivery_and_with_the_dedup_cache_duplicates_nothing(
-        tmp_path, register_default_tracker, dedup_cache):
+        tmp_path, redis_server, celery_broker_app, celery_worker_thread, register_default_tracker, dedup_cache):
     # pylint: disable=unused-argument,redefined-outer-name
-    server = start_redis()
-    app = Celery('eventtracking-frozen', broker=server.url(0), set_as_current=False)
-    app.conf.update(task_default_queue='frozen-test', worker_hijack_root_logger=False,
-                    worker_redirect_stdouts=False, broker_connection_retry_on_startup=False)
-    app.finalize()
     tracker, backend, sink = adopter(register_default_tracker, 'frozen', str(tmp_path), batch_size=10,
                                      publish_timeout=0.3)
+    pid = redis_server._pid  # pylint: disable=protected-access
     try:
-        with default_app(app), start_worker(app, pool='solo', perform_ping_check=False, shutdown_timeout=10,
-                                            loglevel='WARNING'):
+        with default_app(celery_broker_app):
             for number in range(400):
                 tracker.emit('edx.test.wal', {'id': f'frozen-{number}'})
                 time.sleep(0.005)
                 if number == 100:
-                    os.kill(server._pid, signal.SIGSTOP)  # pylint: disable=protected-access
+                    os.kill(pid, signal.SIGSTOP)
                 if number == 300:
-                    os.kill(server._pid, signal.SIGCONT)  # pylint: disable=protected-access
-            delivered = deliver_all(backend, sink, 400)
+                    os.kill(pid, signal.SIGCONT)
+            deliver_all(backend, sink, 400)
             time.sleep(1.0)  # publishes that hung in the freeze and completed after it arrive too
             delivered = [event['data']['id'] for event in sink.events]
     finally:
-        os.kill(server._pid, signal.SIGCONT)  # pylint: disable=protected-access
+        os.kill(pid, signal.SIGCONT)
         backend.shutdown(timeout=5)
-        app.close()
-        server.stop()
 
     assert sorted(set(delivered)) == sorted(f'frozen-{number}' for number in range(400))
     assert len(delivered) == 400, 'a batch published again after the freeze is skipped by its id'
