@@ -6,11 +6,22 @@ Every :class:`~eventtracking.backends.routing.RoutingBackend`, every
 :class:`EventCounters`. Their ``stats`` property returns a plain ``dict``
 snapshot (reason -> count); a routing backend's snapshot includes the counts
 of every backend below it, and ``Tracker.stats`` is the root's snapshot.
+
+The counts are exported by :mod:`eventtracking.metrics` (when turned on) with
+the counters' ``backend``: the dotted path of the backend in the tree, which
+a routing backend sets (:func:`label_backend`) when a backend is registered
+in it.
 """
 
+import logging
+import os
 import threading
+import time
+import weakref
 from collections import Counter
+from collections.abc import Mapping
 
+from eventtracking import metrics
 from eventtracking.forking import after_fork_in_child
 
 FILTERED = 'filtered'
@@ -109,34 +120,86 @@ def merge_stats(*snapshots):
     return dict(total)
 
 
+def join_path(parent, name):
+    """The tree path of backend ``name`` below the backend at path ``parent`` (``''`` is the root)."""
+    return f'{parent}.{name}' if parent else str(name)
+
+
 class EventCounters:
-    """Thread-safe counts of events by reason; cheap to increment."""
+    """Thread-safe counts of events by reason; cheap to increment.
 
-    __slots__ = ('_counts', '_lock', '__weakref__')
+    ``backend`` is the path, in the tree, of the backend these counters belong
+    to (``''``: the tracker, or not in a tree); it labels the counts
+    :mod:`eventtracking.metrics` exports. The metrics take what was counted
+    since they last looked (:func:`export_all`, each second), so an increment
+    does no more work with metrics on than off; what is counted while they
+    are off is never exported.
+    """
 
-    def __init__(self):
+    __slots__ = ('_counts', '_exported', '_lock', '_label', '__weakref__')
+
+    def __init__(self, backend=''):
         self._counts = Counter()
+        self._exported = Counter()  # how much of each count the metrics have
         self._lock = threading.Lock()
-        after_fork_in_child(self, EventCounters._new_lock)
+        self._label = [backend]
+        with _REGISTRY_LOCK:
+            _ALL_COUNTERS.add(self)
+        finalizer = weakref.finalize(self, _export_rest, self._counts, self._exported, self._label)
+        finalizer.atexit = False
+        after_fork_in_child(self, EventCounters._after_fork)
 
-    def increment(self, reason, amount=1):
-        """Add ``amount`` to the count for ``reason``."""
+    @property
+    def backend(self):
+        """The tree path that labels these counts in the metrics."""
+        return self._label[0]
+
+    @backend.setter
+    def backend(self, path):
+        self._label[0] = path
+
+    def increment(self, reason, amount=1, child=None):
+        """Add ``amount`` to the count for ``reason``.
+
+        ``child`` names the backend below this one where the event was lost
+        (a routing backend counts its backends' failures): the metrics then
+        label it with that backend's path.
+        """
         with self._lock:
             self._counts[reason] += amount
+            if child is None:
+                return
+            self._exported[reason] += amount  # reported now, under the child's path
+        metrics.dropped(reason, join_path(self._label[0], child), amount)
 
     def snapshot(self):
         """Return the counts as a new dict (reason -> count); reasons never seen are absent."""
         with self._lock:
             return dict(self._counts)
 
-    def _new_lock(self):
-        """In a child process after ``fork``: another thread may have held the old lock."""
+    def export(self):
+        """Report to :func:`eventtracking.metrics.dropped` what was counted since the last export."""
+        with self._lock:
+            new = _unexported(self._counts, self._exported)
+        for reason, count in new.items():
+            metrics.dropped(reason, self._label[0], count)
+
+    def mark_exported(self):
+        """Let the metrics skip what is counted so far (when they are turned on)."""
+        with self._lock:
+            _unexported(self._counts, self._exported)
+
+    def _after_fork(self):
+        """In a child process after ``fork``: a new lock (another thread may have held the old one), and the
+        parent's counts are the parent's to export."""
         self._lock = threading.Lock()
+        _unexported(self._counts, self._exported)
 
     def reset(self):
         """Forget every count."""
         with self._lock:
             self._counts.clear()
+            self._exported.clear()
 
     def __getitem__(self, reason):
         with self._lock:
@@ -144,3 +207,135 @@ class EventCounters:
 
     def __repr__(self):
         return f'EventCounters({self.snapshot()!r})'
+
+
+_ALL_COUNTERS = weakref.WeakSet()
+_REGISTRY_LOCK = threading.Lock()
+
+
+def _unexported(counts, exported):
+    """What ``counts`` has beyond ``exported`` (reason -> count); ``exported`` then equals ``counts``."""
+    new = {}
+    for reason, count in counts.items():
+        added = count - exported.get(reason, 0)
+        if added > 0:
+            new[reason] = added
+            exported[reason] = count
+    return new
+
+
+def _export_rest(counts, exported, label):
+    """An :class:`EventCounters` was garbage-collected: its last counts still reach the metrics."""
+    for reason, count in _unexported(counts, exported).items():
+        metrics.dropped(reason, label[0], count)
+
+
+def _all_counters():
+    with _REGISTRY_LOCK:
+        return list(_ALL_COUNTERS)
+
+
+def export_all():
+    """Report every count not reported yet to :func:`eventtracking.metrics.dropped` (the metrics' flush)."""
+    for counters in _all_counters():
+        counters.export()
+
+
+def mark_all_exported():
+    """Let the metrics skip every count so far (called when they are turned on)."""
+    for counters in _all_counters():
+        counters.mark_exported()
+
+
+def _new_registry_lock():
+    global _REGISTRY_LOCK  # pylint: disable=global-statement
+    _REGISTRY_LOCK = threading.Lock()
+
+
+if hasattr(os, 'register_at_fork'):
+    os.register_at_fork(after_in_child=_new_registry_lock)
+
+
+def label_backend(backend, path, _depth=0):
+    """Set ``backend``'s counters', its processors' and every backend's below it to their tree paths.
+
+    ``path`` is ``backend``'s own path. Objects without an
+    :class:`EventCounters` ``counters`` attribute are left alone.
+    """
+    if _depth > 50:  # a tree that contains itself
+        return
+    _label(backend, path)
+    processors = getattr(backend, 'processors', None)
+    if isinstance(processors, (list, tuple)):
+        for processor in processors:
+            _label(processor, path)
+    children = getattr(backend, 'backends', None)
+    if isinstance(children, Mapping):
+        for name, child in list(children.items()):
+            label_backend(child, join_path(path, name), _depth + 1)
+
+
+def _label(owner, path):
+    counters = getattr(owner, 'counters', None)
+    if isinstance(counters, EventCounters):
+        counters.backend = path
+
+
+class RecoveryLog:
+    """One INFO line when a backend's delivery works again after failures: how many events, after how long.
+
+    The delivery code calls :meth:`failed` for every failed attempt (to
+    publish, or to replay the spool) and :meth:`succeeded` with the events of
+    every successful one and what still waits. After failures, the successes
+    add up until nothing waits; then one line is logged, never one per event
+    or batch. ``clock`` returns seconds (monotonic).
+    """
+
+    def __init__(self, backend, logger=None, clock=time.monotonic):
+        self.backend = backend
+        self.logger = logger or logging.getLogger(__name__)
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._reset()
+        after_fork_in_child(self, RecoveryLog._after_fork)
+
+    def _reset(self):
+        self._failing_since = None
+        self._failures = 0
+        self._delivered = 0
+
+    @property
+    def recovering(self):
+        """Whether attempts failed since the last recovery line (or since the start)."""
+        return self._failing_since is not None
+
+    def failed(self):
+        """Note a failed attempt (the first one starts the outage)."""
+        with self._lock:
+            if self._failing_since is None:
+                self._failing_since = self.clock()
+            self._failures += 1
+
+    def succeeded(self, count, remaining=0):
+        """Note that ``count`` events were delivered and ``remaining`` still wait (in memory or spooled).
+
+        After failures, logs the recovery once nothing waits, with the events
+        delivered since the first success and the seconds since the first
+        failure. Returns True when it logged.
+        """
+        with self._lock:
+            if self._failing_since is None:
+                return False
+            self._delivered += count
+            if remaining:
+                return False
+            seconds = self.clock() - self._failing_since
+            delivered, failures = self._delivered, self._failures
+            self._reset()
+        self.logger.info('Delivery to backend %r recovered: %d event(s) published after %.1f s of failures '
+                         '(%d failed attempt(s))', self.backend, delivered, seconds, failures)
+        return True
+
+    def _after_fork(self):
+        self._lock = threading.Lock()
+        self._reset()

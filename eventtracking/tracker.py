@@ -23,6 +23,7 @@ import threading
 from contextlib import contextmanager
 from datetime import datetime, timezone
 
+from eventtracking import metrics
 from eventtracking.backends.routing import RoutingBackend
 from eventtracking.events import event_name, safe_name
 from eventtracking.locator import DefaultContextLocator
@@ -146,6 +147,7 @@ class Tracker:
         (a ``RecursionError`` with the stack nearly exhausted) propagates:
         :meth:`emit` counts it.
         """
+        metrics.emitted()
         if _observations:
             watching = [observation for observation in _observations if observation.watches(self)]
             if watching:

@@ -15,7 +15,8 @@ from eventtracking.processors import accepts_of
 from eventtracking.processors.exceptions import EventEmissionExit, NoBackendEnabled, NoTransformerImplemented
 from eventtracking.ratelimit import RateLimitedLog
 from eventtracking.stats import (
-    BACKEND_ERROR, FILTERED, PROCESSOR_ERROR, SKIPPED, UNCOPYABLE, EventCounters, merge_stats,
+    BACKEND_ERROR, FILTERED, PROCESSOR_ERROR, SKIPPED, UNCOPYABLE, EventCounters, join_path, label_backend,
+    merge_stats,
 )
 
 LOG = logging.getLogger(__name__)
@@ -71,8 +72,11 @@ class RoutingBackend:
         if not callable(processor):
             raise ValueError(f'Processor {type(processor).__name__} is not callable: {processor!r}.')
         self.processors.append(processor)
+        label_backend(self, self.counters.backend)
 
     def _rebuild_route(self):
+        for name, backend in self.backends.items():  # the metrics label each backend's losses with its path
+            label_backend(backend, join_path(self.counters.backend, name))
         route = tuple((name, backend, mutates_events(backend)) for name, backend in self.backends.items())
         self._route = route
         if route and route[-1][2]:
@@ -244,12 +248,12 @@ class RoutingBackend:
         else:
             reason = BACKEND_ERROR
             self.failure_log.exception((reason, name), 'Unable to send event %s to backend %r', shown, name)
-        self.counters.increment(reason)
+        self.counters.increment(reason, child=name)
 
     def _count_uncopyable(self, exc, backend_name=None):
         self.failure_log.warning((UNCOPYABLE, backend_name), 'Dropped event %s%s (%s): %s', safe_name(exc.event_name),
                                  f' for backend {backend_name!r}' if backend_name else '', UNCOPYABLE, exc)
-        self.counters.increment(UNCOPYABLE)
+        self.counters.increment(UNCOPYABLE, child=backend_name)
 
 
 class _BackendRegistry(OrderedDict):

@@ -18,7 +18,7 @@ from eventtracking.cli.reader import InputError
 EXIT_INTERRUPTED = 130
 """Stopped with Ctrl-C (128 + SIGINT, as shells report it), except ``tail --follow``, which exits 0."""
 
-SUBCOMMANDS = ('tail', 'stats', 'validate', 'replay', 'catalog')
+SUBCOMMANDS = ('tail', 'stats', 'validate', 'replay', 'catalog', 'status')
 """The modules of this package that are subcommands, in the order ``--help`` lists them."""
 
 

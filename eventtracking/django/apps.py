@@ -26,7 +26,8 @@ class EventTrackingConfig(AppConfig):
     def ready(self):
         """Register the system checks, make a :class:`~eventtracking.django.DjangoTracker` the default tracker,
         connect the event-bus handler when ``openedx-events`` is installed, carry the contexts into Celery
-        tasks when ``EVENT_TRACKING_CELERY_CONTEXT`` is True, and import every installed app's
+        tasks when ``EVENT_TRACKING_CELERY_CONTEXT`` is True, export metrics as ``EVENT_TRACKING_METRICS``
+        says (:mod:`eventtracking.django.metrics_setup`), and import every installed app's
         ``tracking_events`` module (:func:`eventtracking.django.event_types.autodiscover`).
 
         A configuration error does not stop Django from starting: it is logged
@@ -39,9 +40,10 @@ class EventTrackingConfig(AppConfig):
         """
         super().ready()
         # pylint: disable=import-outside-toplevel
-        from eventtracking.django import checks, event_types  # importing checks registers them
+        from eventtracking.django import checks, event_types, metrics_setup  # importing checks registers them
         from eventtracking.django.django_tracker import override_default_tracker
 
+        metrics_setup.enable_from_settings()
         try:
             override_default_tracker()
         except (ValueError, TypeError, ImproperlyConfigured) as exc:

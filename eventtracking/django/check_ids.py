@@ -20,7 +20,7 @@ W002-W003 request and context settings; E020-E029 and W010-W019
 ``AsyncRoutingBackend``; E030-E039 event types; E040-E049 and W040-W049
 Celery context; W060-W069 backends that cannot deliver; E070-E079 request
 censoring; W080-W089 settings that send every event nowhere; E090-E099 and
-W090-W099 browser events.
+W090-W099 browser events; E100-E109 metrics.
 """
 
 TAG = 'eventtracking'
@@ -51,6 +51,9 @@ CHECK_IDS = {
     'eventtracking.E090': 'EVENT_TRACKING_BROWSER_EVENTS not a list of regular expressions, or one that does not compile',
     'eventtracking.E091': 'an EVENT_TRACKING_BROWSER_MAX_* limit that is not a positive integer',
     'eventtracking.E092': "EVENT_TRACKING_BROWSER_RATE neither None nor a rate such as '600/m'",
+    'eventtracking.E100': "EVENT_TRACKING_METRICS not None, 'prometheus' or 'opentelemetry'",
+    'eventtracking.E101': 'EVENT_TRACKING_METRICS names a kind whose library (install extra) is not installed',
+    'eventtracking.E102': 'PROMETHEUS_MULTIPROC_DIR set but not a writable directory',
     'eventtracking.W001': 'a key next to ENGINE other than OPTIONS (ignored: a typo?)',
     'eventtracking.W002': 'TrackMiddleware before the session or authentication middleware',
     'eventtracking.W003': 'EVENT_TRACKING_BACKENDS set but EVENT_TRACKING_ENABLED not',

@@ -31,6 +31,7 @@ from eventtracking.backends.logger import LoggerBackend
 from eventtracking.backends.routing import RoutingBackend
 from eventtracking.django import censoring, middleware
 from eventtracking.django import browser_checks  # noqa: F401  # pylint: disable=unused-import  # registers its checks
+from eventtracking.django import metrics_setup  # noqa: F401  # pylint: disable=unused-import  # registers its checks
 from eventtracking.django.async_checks import check_async_routing
 from eventtracking.django.check_ids import TAG
 from eventtracking.django.django_tracker import (

@@ -1,0 +1,1 @@
+"""A tiny Django project that tests/test_metrics_gunicorn.py serves with real gunicorn workers."""
