@@ -284,7 +284,7 @@ def test_enable_is_idempotent_and_checks_its_kind():
 def test_a_missing_library_names_the_extra(monkeypatch):
     monkeypatch.setattr(metrics, '_exporters', {})
     monkeypatch.setitem(sys.modules, 'opentelemetry', None)
-    with pytest.raises(ImportError, match=r"eventtracking\[opentelemetry\]"):
+    with pytest.raises(ImportError, match=r"needs .opentelemetry.*\[opentelemetry\]"):
         metrics.enable('opentelemetry')
     assert metrics.enabled() is None
 

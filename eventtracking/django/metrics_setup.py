@@ -13,6 +13,7 @@ from django.conf import settings
 from django.core import checks
 
 from eventtracking import metrics
+from eventtracking._extras import install_command
 from eventtracking.django.check_ids import TAG
 
 LOG = logging.getLogger(__name__)
@@ -53,7 +54,7 @@ def check_metrics(app_configs=None, **kwargs):  # pylint: disable=unused-argumen
     module, extra = LIBRARIES[kind]
     if not _installed(module):
         return [checks.Error(f'{METRICS_SETTING_NAME} is {kind!r} but {module.partition(".")[0]!r} is not installed',
-                             hint=f"pip install 'eventtracking[{extra}]'", id=E_METRICS_LIBRARY)]
+                             hint=install_command(extra), id=E_METRICS_LIBRARY)]
     directory = metrics.multiprocess_directory()
     if kind == metrics.PROMETHEUS and directory and not (os.path.isdir(directory) and
                                                           os.access(directory, os.W_OK | os.X_OK)):
