@@ -55,12 +55,13 @@ def test_an_unknown_kind_is_e090_and_metrics_stay_off(settings, caplog):
     assert 'Metrics are not exported: EVENT_TRACKING_METRICS' in caplog.text
 
 
-def test_a_missing_library_is_e091_naming_the_extra(settings, monkeypatch):
+def test_a_missing_library_is_e101_naming_the_extra(settings, monkeypatch):
     settings.EVENT_TRACKING_METRICS = 'opentelemetry'
     for name in ('opentelemetry', 'opentelemetry.metrics'):  # as if never installed, also when imported before
         monkeypatch.setitem(sys.modules, name, None)
     [message] = metrics_setup.check_metrics()
-    assert message.id == 'eventtracking.E101' and message.hint == "pip install 'eventtracking[opentelemetry]'"
+    assert message.id == 'eventtracking.E101'
+    assert message.hint == "pip install '<eventtracking checkout or wheel>[opentelemetry]' (eventtracking is not on PyPI)"
 
 
 def test_an_unusable_multiprocess_directory_is_e092(settings, monkeypatch, tmp_path):
