@@ -33,7 +33,7 @@ from eventtracking.exceptions import UnserializableEventError
 from eventtracking.forking import after_fork_in_child
 from eventtracking.ratelimit import RateLimitedLog
 from eventtracking.spool import Spool, SpoolFull
-from eventtracking.stats import PUBLISH_ERROR, QUEUE_FULL, SPOOL_CORRUPT, SPOOL_FULL, SPOOLED
+from eventtracking.stats import PUBLISH_ERROR, QUEUE_FULL, SPOOL_CORRUPT, SPOOL_FULL, SPOOLED, RecoveryLog
 
 LOG = RateLimitedLog(logging.getLogger(__name__))
 UNSERIALIZABLE = UnserializableEventError.reason
@@ -138,6 +138,7 @@ class BatchPublisher:  # pylint: disable=too-many-instance-attributes
         _PUBLISHERS.add(self)
         after_fork_in_child(self, BatchPublisher._after_fork_in_child)
         metrics.register_delivery(name, _weak_source(weakref.ref(self)))
+        self.recovery = RecoveryLog(name, logging.getLogger(__name__))
 
     def _reset(self):
         self._condition = threading.Condition(threading.Lock())
@@ -324,6 +325,7 @@ class BatchPublisher:  # pylint: disable=too-many-instance-attributes
             self.publish(batch.events, batch.id)
         except Exception as exc:  # pylint: disable=broad-except
             delay = self.backoff.failed()
+            self.recovery.failed()
             if self.spool is None:
                 self.log.commit(batch)
                 self.counters.increment(PUBLISH_ERROR, count)
@@ -345,6 +347,7 @@ class BatchPublisher:  # pylint: disable=too-many-instance-attributes
         self._delayed = max(0, self._delayed - count)
         self.count_published(count)
         metrics.published(self.name, count, seconds)
+        self.recovery.succeeded(count, remaining=self.log.pending())
         return True
 
     # --- process life ----------------------------------------------------------------------------

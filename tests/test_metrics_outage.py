@@ -84,8 +84,6 @@ def test_an_outage_in_the_metrics_spooled_then_published_and_the_gauges_back_to_
     assert value('eventtracking_oldest_pending_age_seconds', backend=BACKEND) == 0
 
 
-@pytest.mark.xfail(strict=True, reason='RecoveryLog is to be called from eventtracking/batching.py at the merge '
-                                       '(see /work/notes/metrics.md); then remove this mark')
 def test_one_recovery_line_per_outage(tmp_path, caplog):
     caplog.set_level(logging.INFO)
     outage(tmp_path, lambda backend: None)
