@@ -44,7 +44,7 @@ def test_it_lists_each_file_with_its_events_and_whether_a_process_holds_it(tmp_p
     assert ', 3 event(s), oldest ' in xapi and 'held' not in xapi
     [caliper] = [line for line in lines if "backend 'caliper'" in line]
     assert caliper.endswith('held by a running process')
-    assert lines[-1] == '4 spooled event(s) in all'
+    assert lines[-1] == '4 event(s) wait in the spool'
 
 
 def test_it_finds_the_spool_dirs_in_the_settings(settings, tmp_path):
@@ -72,6 +72,7 @@ def test_replay_publishes_what_nobody_holds_and_removes_the_file(
 
     assert err == ''
     assert "Backend 'replayed': published 3 event(s)" in out
+    assert out.splitlines()[-1] == 'Published 3 event(s); 0 event(s) left in the spool'  # not the total before
     assert sorted(event['data']['seq'] for event in sink.wait_for(3)) == [1, 2, 3]
     assert os.listdir(tmp_path) == []
 
@@ -88,3 +89,18 @@ def test_replay_with_the_broker_down_keeps_the_spool_and_fails_the_command(tmp_p
         run('--spool-dir', str(tmp_path), '--replay')
     dead.close()
     assert len([name for name in os.listdir(tmp_path) if name.endswith('.spool')]) == 1  # kept for the next try
+
+
+def test_replay_with_the_broker_down_says_what_is_left(tmp_path):
+    from tests.backends.test_async_routing import current  # pylint: disable=import-outside-toplevel
+    from celery import Celery  # pylint: disable=import-outside-toplevel
+    from tests.servers import free_port  # pylint: disable=import-outside-toplevel
+
+    left_behind(tmp_path, 'replayed', [[1, 2]])
+    dead = Celery('eventtracking-dead-spool-left', broker=f'redis://127.0.0.1:{free_port()}/0', set_as_current=False)
+    dead.finalize()
+    out = io.StringIO()
+    with current(dead), pytest.raises(CommandError):
+        call_command('eventtracking_spool', '--spool-dir', str(tmp_path), '--replay', stdout=out, stderr=io.StringIO())
+    dead.close()
+    assert out.getvalue().splitlines()[-1] == 'Published 0 event(s); 2 event(s) left in the spool'

@@ -51,14 +51,27 @@ class Command(BaseCommand):
                 holder = ', held by a running process' if item['state'] == 'live' else ''
                 self.stdout.write(f"  {os.path.basename(item['path'])}: backend {item['backend']!r}, "
                                   f"{item['events']} event(s), {age}, {item['bytes']} bytes{quarantined}{holder}")
-            if options['replay']:
-                self._replay(directory, sorted({item['backend'] for item in files}))
-        self.stdout.write(f'{total} spooled event(s) in all')
+        if not options['replay']:
+            self.stdout.write(f'{total} event(s) wait in the spool')
+            return
+        published = sum(self._replay(directory, sorted({item['backend'] for item in spool_status(directory)
+                                                        if item['state'] != 'quarantined'}))
+                        for directory in directories)
+        left = sum(item['events'] for directory in directories for item in spool_status(directory)
+                   if item['state'] != 'quarantined')
+        self.stdout.write(f'Published {published} event(s); {left} event(s) left in the spool')
+        if self._failed:
+            raise CommandError(f'The spool of {", ".join(map(repr, self._failed))} could not be published: '
+                               'the broker failed')
+
+    _failed = ()
 
     def _replay(self, directory, backends):
+        """Publish the files of ``backends`` in ``directory`` that no process holds; return the events published."""
         from eventtracking import tasks  # pylint: disable=import-outside-toplevel
 
-        failed = []
+        self._failed = list(self._failed)
+        total = 0
         for backend in backends:
             spool = Spool(directory, backend)
             taken = spool.adopt_orphans()
@@ -74,13 +87,13 @@ class Command(BaseCommand):
             except Exception as exc:  # pylint: disable=broad-except
                 self.stderr.write(f'Backend {backend!r}: published {published} of {taken} event(s), '
                                   f'then the broker failed: {exc!r}; the rest stays in the spool')
-                failed.append(backend)
+                self._failed.append(backend)
             else:
                 self.stdout.write(f'Backend {backend!r}: published {published} event(s)')
             finally:
                 spool.close()
-        if failed:
-            raise CommandError(f'The spool of {", ".join(map(repr, failed))} could not be published: the broker failed')
+            total += published
+        return total
 
 
 def configured_spool_dirs():
