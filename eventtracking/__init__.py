@@ -4,4 +4,4 @@ A drop-in replacement for Open edX's ``event-tracking`` package: same import
 name, module paths, names and settings.
 """
 
-__version__ = '4.2.0'
+__version__ = '4.3.0'
