@@ -507,8 +507,12 @@ class _OpenTelemetry(_Exporter):
                                         description='Events dropped, failed or delayed, by stats reason and backend')
         meter.create_observable_counter('eventtracking.events.published', [self._observe_published],
                                         unit='{event}', description="Events handed to a backend's broker")
-        self._duration = meter.create_histogram('eventtracking.publish.duration', unit='s',
-                                                description="Seconds one publish to a backend's broker took")
+        duration = {'name': 'eventtracking.publish.duration', 'unit': 's',
+                    'description': "Seconds one publish to a backend's broker took"}
+        try:  # the SDK's default buckets are sized for milliseconds; the advisory is in opentelemetry-api 1.30+
+            self._duration = meter.create_histogram(**duration, explicit_bucket_boundaries_advisory=PUBLISH_BUCKETS)
+        except TypeError:
+            self._duration = meter.create_histogram(**duration)
         for key, name, unit, description in (
                 ('queued', 'eventtracking.events.queued', '{event}', 'Events waiting in memory to be published'),
                 ('spooled_events', 'eventtracking.spool.pending.events', '{event}', 'Events waiting in the spool'),

@@ -189,12 +189,42 @@ def test_opentelemetry_every_instrument_exact(otel_reader):
     old = before.get('eventtracking.publish.duration', {}).get(frozenset({('eventtracking.backend', 'analytics')}))
     assert histogram.count - (old.count if old else 0) == 2
     assert histogram.sum - (old.sum if old else 0) == pytest.approx(0.75)
+    assert tuple(histogram.explicit_bounds) == metrics.PUBLISH_BUCKETS  # seconds, not the SDK's default (ms-sized)
     on_analytics = {'eventtracking.backend': 'analytics'}
     assert otel_value(after, 'eventtracking.events.queued', **on_analytics) == 7
     assert otel_value(after, 'eventtracking.spool.pending.events', **on_analytics) == 30
     assert otel_value(after, 'eventtracking.spool.pending.bytes', **on_analytics) == 4096
     assert otel_value(after, 'eventtracking.pending.oldest_age', **on_analytics) == 12.5
     assert tracker.stats['backend_error'] == 10  # the stats are counted as before
+
+
+OTEL_INSTRUMENTS = {
+    'eventtracking.events.emitted': ('{event}', 'Sum', True),
+    'eventtracking.events.dropped': ('{event}', 'Sum', True),
+    'eventtracking.events.published': ('{event}', 'Sum', True),
+    'eventtracking.publish.duration': ('s', 'Histogram', None),
+    'eventtracking.events.queued': ('{event}', 'Sum', False),
+    'eventtracking.spool.pending.events': ('{event}', 'Sum', False),
+    'eventtracking.spool.pending.bytes': ('By', 'Sum', False),
+    'eventtracking.pending.oldest_age': ('s', 'Gauge', None),
+}
+
+
+def test_opentelemetry_instruments_names_units_and_kinds(otel_reader):
+    metrics.enable('opentelemetry')
+    metrics.emitted()
+    EventCounters('kinds').increment('filtered')
+    metrics.published('kinds', 1, 0.01)
+    metrics.register_delivery('kinds', Delivery(queued=1, spooled_events=1, spooled_bytes=1,
+                                                oldest_pending_age=1).read)
+    found = {}
+    for resource_metrics in otel_reader.get_metrics_data().resource_metrics:
+        for scope_metrics in resource_metrics.scope_metrics:
+            if scope_metrics.scope.name == 'eventtracking':
+                for metric in scope_metrics.metrics:
+                    found[metric.name] = (metric.unit, type(metric.data).__name__,
+                                          getattr(metric.data, 'is_monotonic', None))
+    assert found == OTEL_INSTRUMENTS
 
 
 def test_opentelemetry_gauges_read_zero_once_their_source_is_gone(otel_reader):
