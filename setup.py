@@ -36,6 +36,7 @@ EXTRAS['test'] = EXTRAS['all'] + [
     'import-linter>=2.1',  # tests/test_layers.py and `make lint-imports`: the layers contract in .importlinter
     'mongomock>=4.1',
     'opentelemetry-sdk>=1.24',  # tests/test_metrics.py reads every instrument with an in-memory reader
+    'promql-parser>=0.4',  # tests/test_operating_docs.py parses the documented alerting rules
     'pytest>=8',
     'pytest-django>=4.8',
     'pytest-httpserver>=1.0',

@@ -250,10 +250,17 @@ class BatchPublisher:  # pylint: disable=too-many-instance-attributes
                 'spooled_bytes': self.log.pending_bytes(),
                 'oldest_pending_age': None if oldest is None else max(0.0, self.clock() - oldest)}
 
-    def count_published(self, count):
-        """Add ``count`` events to ``published`` (the caller's own publishes in the default mode)."""
+    def count_published(self, count, seconds=None):
+        """Add ``count`` events to ``published``.
+
+        With ``seconds`` (the caller's own publish in the default mode, and how
+        long it took), also to the metrics, and to the recovery line.
+        """
         with self._condition:
             self.published += count
+        if seconds is not None:
+            metrics.published(self.name, count, seconds)
+            self.recovery.succeeded(count, remaining=self.log.pending())
 
     # --- the thread ------------------------------------------------------------------------------
 

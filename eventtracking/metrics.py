@@ -39,6 +39,7 @@ import atexit
 import logging
 import os
 import threading
+import time
 import weakref
 from collections import deque
 from operator import methodcaller
@@ -244,15 +245,52 @@ class _Exporter:
         self._flush_lock = threading.Lock()
         self._thread_lock = threading.Lock()
         self._thread = None
+        self._inline = False  # the thread could not start: emits take its turns
+        self._inline_lock = threading.Lock()
+        self._next_inline_turn = 0.0
+        self._inline_turns = 0
         after_fork_in_child(self, methodcaller('_after_fork'))
 
     def started(self):
-        """Made the current exporter: start the thread that flushes (and refreshes the gauges)."""
+        """Made the current exporter: start the thread that flushes (and refreshes the gauges).
+
+        If the thread cannot start (no thread left to the process, interpreter
+        shutdown), the emits themselves take its turns, once a second, and try
+        to start it again: counts neither pile up nor wait for the exit.
+        """
+        global _emitted_sink  # pylint: disable=global-statement
         with self._thread_lock:
             if self._thread is None:
                 self._thread = threading.Thread(target=_flush_loop, args=(weakref.ref(self),),
                                                 name=f'eventtracking-metrics-{self.kind}', daemon=True)
-                self._thread.start()
+                try:
+                    self._thread.start()
+                except RuntimeError as exc:
+                    self._thread = None
+                    if not self._inline:
+                        LOG.warning('Could not start the metrics thread (%s): the %s metrics are updated by the '
+                                    'emits, once a second', exc, self.kind)
+                    self._inline = True
+                else:
+                    self._inline = False
+            if _exporter is self:
+                _emitted_sink = self._emit_inline if self._inline else self.emits.append
+
+    def _emit_inline(self, count):
+        """An emit's report while the thread cannot run: queued, and every :data:`FLUSH_INTERVAL` a turn here."""
+        self.emits.append(count)
+        now = time.monotonic()
+        if now < self._next_inline_turn or not self._inline_lock.acquire(blocking=False):
+            return
+        try:
+            self._next_inline_turn = now + FLUSH_INTERVAL
+            self._inline_turns += 1
+            self.tick(self._inline_turns)
+            self.started()
+        except Exception:  # pylint: disable=broad-except  # never into the emitting code
+            LOG.exception('A metrics turn failed')
+        finally:
+            self._inline_lock.release()
 
     def flush(self):
         """Take every count not exported yet and every queued one, and hand the sums to :meth:`add`."""
@@ -304,6 +342,7 @@ class _Exporter:
         self.drops.clear()
         self._flush_lock = threading.Lock()
         self._thread_lock = threading.Lock()
+        self._inline_lock = threading.Lock()
         self._thread = None
         if _exporter is self:
             self.started()  # it waits before its first turn: every object has mended itself by then
@@ -468,8 +507,12 @@ class _OpenTelemetry(_Exporter):
                                         description='Events dropped, failed or delayed, by stats reason and backend')
         meter.create_observable_counter('eventtracking.events.published', [self._observe_published],
                                         unit='{event}', description="Events handed to a backend's broker")
-        self._duration = meter.create_histogram('eventtracking.publish.duration', unit='s',
-                                                description="Seconds one publish to a backend's broker took")
+        duration = {'name': 'eventtracking.publish.duration', 'unit': 's',
+                    'description': "Seconds one publish to a backend's broker took"}
+        try:  # the SDK's default buckets are sized for milliseconds; the advisory is in opentelemetry-api 1.30+
+            self._duration = meter.create_histogram(**duration, explicit_bucket_boundaries_advisory=PUBLISH_BUCKETS)
+        except TypeError:
+            self._duration = meter.create_histogram(**duration)
         for key, name, unit, description in (
                 ('queued', 'eventtracking.events.queued', '{event}', 'Events waiting in memory to be published'),
                 ('spooled_events', 'eventtracking.spool.pending.events', '{event}', 'Events waiting in the spool'),

@@ -576,7 +576,10 @@ def spool_status(directory, now=None):
         path = os.path.join(str(directory), name)
         base = path[:-len(SUFFIX)] if name.endswith(SUFFIX) else path[:-len(QUARANTINED)]
         if name.endswith(SUFFIX) and backend_of(name) is not None:
-            found.append(_file_status(path, base, now))
+            try:
+                found.append(_file_status(path, base, now))
+            except FileNotFoundError:  # published and removed by its owner since the listing
+                continue
         elif name.endswith(QUARANTINED) and '@' in name:
             count, size, oldest = _count_records(path)
             found.append({'path': path, 'backend': unquote(name.split('@', 1)[0]), 'events': count, 'bytes': size,

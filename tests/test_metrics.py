@@ -6,6 +6,7 @@ reader and with prometheus_client's default registry; labels are tree paths; Rec
 
 import logging
 import os
+import subprocess
 import sys
 
 import pytest
@@ -188,12 +189,42 @@ def test_opentelemetry_every_instrument_exact(otel_reader):
     old = before.get('eventtracking.publish.duration', {}).get(frozenset({('eventtracking.backend', 'analytics')}))
     assert histogram.count - (old.count if old else 0) == 2
     assert histogram.sum - (old.sum if old else 0) == pytest.approx(0.75)
+    assert tuple(histogram.explicit_bounds) == metrics.PUBLISH_BUCKETS  # seconds, not the SDK's default (ms-sized)
     on_analytics = {'eventtracking.backend': 'analytics'}
     assert otel_value(after, 'eventtracking.events.queued', **on_analytics) == 7
     assert otel_value(after, 'eventtracking.spool.pending.events', **on_analytics) == 30
     assert otel_value(after, 'eventtracking.spool.pending.bytes', **on_analytics) == 4096
     assert otel_value(after, 'eventtracking.pending.oldest_age', **on_analytics) == 12.5
     assert tracker.stats['backend_error'] == 10  # the stats are counted as before
+
+
+OTEL_INSTRUMENTS = {
+    'eventtracking.events.emitted': ('{event}', 'Sum', True),
+    'eventtracking.events.dropped': ('{event}', 'Sum', True),
+    'eventtracking.events.published': ('{event}', 'Sum', True),
+    'eventtracking.publish.duration': ('s', 'Histogram', None),
+    'eventtracking.events.queued': ('{event}', 'Sum', False),
+    'eventtracking.spool.pending.events': ('{event}', 'Sum', False),
+    'eventtracking.spool.pending.bytes': ('By', 'Sum', False),
+    'eventtracking.pending.oldest_age': ('s', 'Gauge', None),
+}
+
+
+def test_opentelemetry_instruments_names_units_and_kinds(otel_reader):
+    metrics.enable('opentelemetry')
+    metrics.emitted()
+    EventCounters('kinds').increment('filtered')
+    metrics.published('kinds', 1, 0.01)
+    metrics.register_delivery('kinds', Delivery(queued=1, spooled_events=1, spooled_bytes=1,
+                                                oldest_pending_age=1).read)
+    found = {}
+    for resource_metrics in otel_reader.get_metrics_data().resource_metrics:
+        for scope_metrics in resource_metrics.scope_metrics:
+            if scope_metrics.scope.name == 'eventtracking':
+                for metric in scope_metrics.metrics:
+                    found[metric.name] = (metric.unit, type(metric.data).__name__,
+                                          getattr(metric.data, 'is_monotonic', None))
+    assert found == OTEL_INSTRUMENTS
 
 
 def test_opentelemetry_gauges_read_zero_once_their_source_is_gone(otel_reader):
@@ -392,3 +423,47 @@ def test_a_forked_child_exports_its_own_counts_and_the_parent_its_own(otel_reade
     os.waitpid(pid, 0)
     assert child == '(2, 2)'
     assert dropped_total(otel_reader, 'filtered', 'forked') - before == 3
+
+
+NO_THREAD_CHILD = '''
+import sys, threading, time
+started = threading.Thread.start
+def refuse(self):
+    if self.name.startswith('eventtracking-metrics'):
+        raise RuntimeError("can't start new thread")
+    started(self)
+threading.Thread.start = refuse
+from eventtracking import metrics
+from eventtracking.backends.logger import LoggerBackend
+from eventtracking.tracker import Tracker
+metrics.enable('prometheus')  # the thread cannot start: no exception, and the counts still reach the files
+tracker = Tracker(backends={'log': LoggerBackend(name='nowhere', max_event_size=10)})
+deadline = time.monotonic() + 3 * metrics.FLUSH_INTERVAL
+while time.monotonic() < deadline:
+    tracker.emit('edx.test.kept', {'big': 'x' * 20})
+    time.sleep(0.01)
+print(metrics.enabled(), tracker.stats['oversize'], flush=True)
+sys.stdin.read()  # alive (no exit flush) while the parent reads the files
+'''
+
+
+def test_when_the_thread_cannot_start_the_counts_still_reach_the_multiprocess_files_each_second(tmp_path):
+    from prometheus_client import CollectorRegistry  # pylint: disable=import-outside-toplevel
+    from prometheus_client.multiprocess import MultiProcessCollector  # pylint: disable=import-outside-toplevel
+
+    env = dict(os.environ, PROMETHEUS_MULTIPROC_DIR=str(tmp_path))
+    child = subprocess.Popen([sys.executable, '-c', NO_THREAD_CHILD], env=env, stdin=subprocess.PIPE,  # pylint: disable=consider-using-with
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = child.stdout.readline()
+        assert line.split()[:1] == ['prometheus'], child.stderr.read() if child.poll() is not None else line
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=str(tmp_path))
+        oversize = int(line.split()[1])
+        emitted = registry.get_sample_value('eventtracking_events_emitted_total') or 0
+        written = registry.get_sample_value('eventtracking_events_dropped_total',
+                                            {'reason': 'oversize', 'backend': 'log'}) or 0
+        assert 0 < emitted <= oversize and 0 < written <= oversize  # added while emitting, with no thread
+        assert oversize - emitted < oversize / 2  # at most about the last second's emits wait
+    finally:
+        child.communicate('', timeout=30)

@@ -172,3 +172,24 @@ def test_a_killed_workers_counts_stay_and_its_gauges_go(gunicorn):
     assert _value(samples, 'eventtracking_events_dropped_total', reason='filtered', backend='analytics') == 30
     assert _value(samples, 'eventtracking_events_emitted_total') == 30
     assert _value(samples, 'eventtracking_events_queued', backend='analytics') == 2 * WORKERS
+
+
+def test_a_gracefully_stopped_workers_last_counts_are_not_lost(gunicorn):
+    """SIGHUP makes gunicorn stop every worker gracefully (SIGTERM), at once after the requests: what each counted
+    in its last second reaches the files at its exit, not on the thread's next turn (which never comes)."""
+    base, master, _ = gunicorn
+    old = set(_worker_pids(master))
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda path: _get(base + path), ['/emit/other/'] * 30))
+    os.kill(master, signal.SIGHUP)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        workers = set(_worker_pids(master))
+        if not workers & old and len(workers) == WORKERS:
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail('gunicorn did not replace its workers')
+    samples = _scrape(base)  # the new workers have counted nothing: every count is an old worker's
+    assert _value(samples, 'eventtracking_events_emitted_total') == 30
+    assert _value(samples, 'eventtracking_events_dropped_total', reason='filtered', backend='analytics') == 30

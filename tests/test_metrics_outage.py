@@ -23,17 +23,18 @@ def value(name, **labels):
     return REGISTRY.get_sample_value(name, labels) or 0
 
 
-def outage(tmp_path, during):
+def outage(tmp_path, during, batch_size=10, spool=True):
     """30 events before, 30 while Redis is down, 30 after it is back; ``during(backend)`` is called while down.
 
-    Returns the backend's tracker stats once everything is published.
+    ``batch_size=1`` is the default mode (each event published by its caller); without ``spool`` the events of
+    the outage are lost. Returns the backend's tracker stats once everything is published.
     """
     server = start_redis()
     app = Celery('eventtracking-recovery', broker=server.url(0), set_as_current=False)
     app.conf.task_default_queue = 'recovery-test'
     app.finalize()
-    backend = AsyncRoutingBackend(backend_name=BACKEND, batch_size=10, batch_interval=0.05,
-                                  spool_dir=str(tmp_path), publish_timeout=2.0)
+    backend = AsyncRoutingBackend(backend_name=BACKEND, batch_size=batch_size, batch_interval=0.05,
+                                  spool_dir=str(tmp_path) if spool else None, publish_timeout=2.0)
     tracker = Tracker(backends={BACKEND: backend})
     try:
         with default_app(app):
@@ -47,6 +48,8 @@ def outage(tmp_path, during):
             server = start_redis(port)
             emit_range(tracker, range(60, 90))
             deadline = time.monotonic() + 30
+            while backend.delivery['published'] < 31 and time.monotonic() < deadline:  # past the back-off
+                emit_range(tracker, range(90, 91), pause=0.05)
             while time.monotonic() < deadline:
                 backend.flush(timeout=5)
                 if backend.delivery['queued'] == 0 and backend.delivery['spooled_pending'] == 0:
@@ -91,3 +94,23 @@ def test_one_recovery_line_per_outage(tmp_path, caplog):
              if record.getMessage().startswith(f"Delivery to backend '{BACKEND}' recovered: ")]
     assert len(lines) == 1, [record.getMessage() for record in lines]
     assert lines[0].levelno == logging.INFO
+
+
+@pytest.mark.parametrize('spool', [True, False], ids=['spool', 'no-spool'])
+def test_the_default_mode_counts_its_publishes_and_logs_one_recovery_line(tmp_path, caplog, prometheus, spool):  # pylint: disable=unused-argument,redefined-outer-name
+    """Each event published by its caller (batch_size=1) is in ``published`` and the latency histogram, and a
+    recovery after failures is logged once, as in the batching mode."""
+    caplog.set_level(logging.INFO)
+    published = value('eventtracking_events_published_total', backend=BACKEND)
+    timed = value('eventtracking_publish_duration_seconds_count', backend=BACKEND)
+    delivered = {}
+
+    def during(backend):
+        delivered['before'] = backend.delivery['published']
+
+    outage(tmp_path, during, batch_size=1, spool=spool)
+    assert value('eventtracking_events_published_total', backend=BACKEND) - published >= 31 + (30 if spool else 0)
+    assert value('eventtracking_publish_duration_seconds_count', backend=BACKEND) - timed >= 31
+    lines = [record for record in caplog.records
+             if record.getMessage().startswith(f"Delivery to backend '{BACKEND}' recovered: ")]
+    assert len(lines) == 1, [record.getMessage() for record in lines]

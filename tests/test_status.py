@@ -190,3 +190,23 @@ def test_command_sums_the_prometheus_multiprocess_files_of_several_processes(tmp
     text = eventtracking('status', '--spool-dir', str(spools), '--prometheus-dir', str(directory),
                          env=dict(os.environ, PROMETHEUS_MULTIPROC_DIR=''))
     assert 'eventtracking_events_emitted_total 15' in text.stdout
+
+
+def test_a_spool_file_removed_while_the_status_reads_it_is_left_out_not_a_crash(tmp_path, monkeypatch):
+    """A live process removes a file it has published while the status command lists the directory."""
+    pid = killed_owner(tmp_path, 'gone', 2)
+    kept = Spool(str(tmp_path), 'kept')
+    kept.append(event(0))
+    real_try_lock = spool_module.try_lock
+
+    def removed_first(path):
+        if os.path.basename(path).startswith('gone@'):
+            os.remove(path)  # as its owner does once all of it is published
+        return real_try_lock(path)
+
+    monkeypatch.setattr(spool_module, 'try_lock', removed_first)
+    try:
+        status = collect([str(tmp_path)])
+    finally:
+        kept.close()
+    assert [backend['backend'] for backend in status['spools'][0]['backends']] == ['kept'], (pid, status)

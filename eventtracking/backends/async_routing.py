@@ -28,6 +28,7 @@ with the same serializer.
 import logging
 import sys
 import threading
+import time
 
 from eventtracking._extras import missing_extra
 
@@ -235,6 +236,7 @@ class AsyncRoutingBackend(RoutingBackend):  # pylint: disable=too-many-instance-
             self._hold_back(name, processed_event)
             return
         delay = send_event.delay  # resolved here: Celery's current app is per thread
+        started = time.perf_counter()
         try:
             if _eager(send_event):
                 delay(self.backend_name, processed_event)
@@ -247,10 +249,11 @@ class AsyncRoutingBackend(RoutingBackend):  # pylint: disable=too-many-instance-
                       safe_name(name), self.backend_name, UNSERIALIZABLE, type(exc).__name__)
         except Exception as exc:  # pylint: disable=broad-except  # refused, timed out (CallTimedOut), ...
             self._backoff.failed()
+            publisher.recovery.failed()
             self._publish_failed(name, processed_event, exc)
         else:
             self._backoff.succeeded()
-            publisher.count_published(1)
+            publisher.count_published(1, time.perf_counter() - started)
             logger.debug('Scheduled celery task for event %r processing and routing', name)
 
     def _publish_failed(self, name, processed_event, exc):

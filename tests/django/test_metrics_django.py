@@ -137,5 +137,13 @@ def test_status_exits_1_for_an_orphaned_spool_and_over_max_age(settings, tmp_pat
 
 def test_status_without_any_spool_dir_says_so(settings):
     settings.EVENT_TRACKING_BACKENDS = tree()
-    with pytest.raises(CommandError, match='has a spool_dir'):
+    with pytest.raises(CommandError, match='has a spool_dir') as raised:
         status()
+    assert raised.value.returncode == 2  # a usage error, not an unhealthy spool (1)
+
+
+def test_a_negative_max_age_is_a_usage_error_exit_2(settings, tmp_path):
+    settings.EVENT_TRACKING_BACKENDS = tree(spool_dir=str(tmp_path))
+    with pytest.raises(CommandError, match='--max-age') as raised:
+        status('--max-age', '-5')
+    assert raised.value.returncode == 2

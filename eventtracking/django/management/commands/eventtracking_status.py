@@ -8,7 +8,7 @@ live process, or orphaned) and quarantined records; with ``prometheus_client``'s
 multiprocess files (``PROMETHEUS_MULTIPROC_DIR``), the library's metrics summed
 over every process. ``--json`` prints one JSON object. Exits 1 when a file is
 orphaned, records are quarantined, or the oldest pending event is older than
-``--max-age`` seconds (see :mod:`eventtracking.status`).
+``--max-age`` seconds (see :mod:`eventtracking.status`), 2 for a usage error.
 """
 
 import json
@@ -21,6 +21,9 @@ from eventtracking.django.async_checks import async_nodes, options_of
 from eventtracking.django.django_tracker import DJANGO_BACKEND_SETTING_NAME
 from eventtracking.metrics import multiprocess_directory
 from eventtracking.status import collect, render
+
+USAGE_ERROR = 2
+"""The exit status of a usage error (as ``eventtracking status``'s): 1 means that the spools need an operator."""
 
 
 class Command(BaseCommand):
@@ -43,9 +46,9 @@ class Command(BaseCommand):
         backends = configured_spools()
         if not backends and not options['spool_dirs']:
             raise CommandError(f'No AsyncRoutingBackend in {DJANGO_BACKEND_SETTING_NAME} has a spool_dir; '
-                               'name a directory with --spool-dir.')
+                               'name a directory with --spool-dir.', returncode=USAGE_ERROR)
         if options['max_age'] is not None and not options['max_age'] >= 0:
-            raise CommandError('--max-age must be a number of seconds, 0 or more')
+            raise CommandError('--max-age must be a number of seconds, 0 or more', returncode=USAGE_ERROR)
         status = collect(options['spool_dirs'], max_age=options['max_age'], backends=backends,
                          prometheus_dir=options['prometheus_dir'] or multiprocess_directory())
         if options['json']:
