@@ -120,8 +120,9 @@ def _retry_or_give_up(task, backend, backend_name, failed_backends, what, events
     label = task.name.rsplit('.', 1)[-1]
     if task.request.retries >= MAX_RETRIES:
         counters = getattr(backend, 'counters', None)
-        if counters is not None:
-            counters.increment(BACKEND_ERROR, len(failed_backends) * events)
+        if counters is not None:  # under each nested backend's path, as RoutingBackend counts a child's failure
+            for name in failed_backends:
+                counters.increment(BACKEND_ERROR, events, child=name)
         logger.error('[%s] Gave up on %s for backend(s) %s of [%s] after %d retries (%s)', label, what,
                      ', '.join(failed_backends), backend_name, task.request.retries, BACKEND_ERROR)
         return
