@@ -320,7 +320,10 @@ class Spool:  # pylint: disable=too-many-instance-attributes
         with self._lock:
             if self._bytes + len(record) > self.max_bytes:
                 raise SpoolFull(f'{self._bytes} bytes pending, spool_max_bytes is {self.max_bytes}')
-            own = self._own or self._create()
+            try:
+                own = self._own or self._create()
+            except OSError as exc:
+                raise SpoolFull(f'could not start a spool file in {self.directory}: {exc.strerror}') from exc
             try:
                 written = os.pwrite(own.descriptor, record, own.end)
             except OSError as exc:

@@ -185,6 +185,15 @@ def test_over_spool_max_bytes_an_event_is_refused_whole(tmp_path):
     assert log.pending() == 1
 
 
+def test_a_spool_file_that_cannot_be_made_refuses_the_event_as_spool_full(tmp_path):
+    """The directory cannot be made (a file is in the way; a read-only or full disk alike): the disk refused it."""
+    (tmp_path / 'in-the-way').write_text('')
+    log = Spool(tmp_path / 'in-the-way' / 'spool', 'xapi')
+    with pytest.raises(SpoolFull, match='in-the-way'):
+        log.append(event(0))
+    assert log.pending() == 0
+
+
 def test_backends_do_not_take_each_others_files(tmp_path):
     dotted = Spool(tmp_path, 'a.b')
     dotted.append(event(0))
