@@ -270,6 +270,11 @@ class _File:
         self.committed, self.in_flight = committed, in_flight
         self.end = committed
         self.events = 0
+        try:  # written now, so that noting progress later only overwrites: a disk full of events cannot stop it
+            self.note_progress()
+        except OSError:
+            os.close(self.progress)
+            raise
 
     def note_progress(self):
         data = struct.pack('<QQ', self.committed, self.in_flight)
@@ -320,24 +325,36 @@ class Spool:  # pylint: disable=too-many-instance-attributes
         with self._lock:
             if self._bytes + len(record) > self.max_bytes:
                 raise SpoolFull(f'{self._bytes} bytes pending, spool_max_bytes is {self.max_bytes}')
-            try:
-                own = self._own or self._create()
-            except OSError as exc:
-                raise SpoolFull(f'could not start a spool file in {self.directory}: {exc.strerror}') from exc
-            try:
-                written = os.pwrite(own.descriptor, record, own.end)
-            except OSError as exc:
-                self._cut(own)
-                raise SpoolFull(f'could not write {own.path}: {exc.strerror}') from exc
-            if written != len(record):
-                self._cut(own)
-                raise SpoolFull(f'short write to {own.path}: {written} of {len(record)} bytes')
-            own.end += written
+            own, refused = self._write(record)
+            if refused and self._own is not None and own.committed >= own.end > 0:
+                self._own = None  # all published: its bytes may be what fills the disk
+                own.release(remove=True)
+                own, refused = self._write(record)
+            if refused:
+                raise SpoolFull(refused)
+            own.end += len(record)
             own.events += 1
-            self._bytes += written
+            self._bytes += len(record)
             if self.fsync == 'always':
                 os.fsync(own.descriptor)
             return own.events
+
+    def _write(self, record):
+        """Write ``record`` at the end of the own file (made if need be): ``(own file, None)``, or ``(own file or
+        None, why)`` when the disk refused it (nothing of the record is left)."""
+        try:
+            own = self._own or self._create()
+        except OSError as exc:
+            return None, f'could not start a spool file in {self.directory}: {exc.strerror}'
+        try:
+            written = os.pwrite(own.descriptor, record, own.end)
+        except OSError as exc:
+            self._cut(own)
+            return own, f'could not write {own.path}: {exc.strerror}'
+        if written != len(record):
+            self._cut(own)
+            return own, f'short write to {own.path}: {written} of {len(record)} bytes'
+        return own, None
 
     def _cut(self, own):
         """Cut a partial record off the own file; if that fails, publish the file to its end and start another."""
@@ -352,10 +369,16 @@ class Spool:  # pylint: disable=too-many-instance-attributes
         name = f'{self._prefix}{socket.gethostname()}-{os.getpid()}-{int(time.time())}-{uuid.uuid4().hex[:8]}'
         temporary = os.path.join(self.directory, f'.{name}.tmp')
         descriptor = os.open(temporary, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
-        fcntl.flock(descriptor, fcntl.LOCK_EX)
         path = os.path.join(self.directory, name + SUFFIX)
-        os.rename(temporary, path)
-        self._own = _File(path, descriptor)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+            os.rename(temporary, path)
+            self._own = _File(path, descriptor)
+        except OSError:
+            for leftover in (temporary, path, path[:-len(SUFFIX)] + PROGRESS):
+                _unlink(leftover)
+            os.close(descriptor)
+            raise
         return self._own
 
     def pending(self):

@@ -2,8 +2,11 @@
 
 import collections
 import enum
+import json
 import os
 import pickle
+import subprocess
+import sys
 import uuid
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
@@ -192,6 +195,49 @@ def test_a_spool_file_that_cannot_be_made_refuses_the_event_as_spool_full(tmp_pa
     with pytest.raises(SpoolFull, match='in-the-way'):
         log.append(event(0))
     assert log.pending() == 0
+
+
+def test_the_progress_file_has_its_bytes_before_the_first_event_so_a_full_disk_cannot_stop_publishing(tmp_path):
+    """Noting progress overwrites bytes already on disk: a disk the events filled still lets them be published."""
+    log = Spool(tmp_path, 'xapi')
+    log.append(event(0))
+    [progress] = [name for name in os.listdir(tmp_path) if name.endswith(spool_module.PROGRESS)]
+    assert os.path.getsize(tmp_path / progress) == spool_module._PROGRESS.size  # pylint: disable=protected-access
+    log.close()
+
+
+FILE_SIZE_LIMIT = """
+import json, resource, sys
+from eventtracking.spool import Spool, SpoolFull
+resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))  # SIGXFSZ is ignored by Python: a write fails with EFBIG
+log = Spool(sys.argv[1], 'xapi')
+accepted = refused = 0
+for number in range(200):
+    try:
+        log.append({'name': 'edx.test.spool', 'data': {'seq': number}})
+        accepted += 1
+    except SpoolFull:
+        refused += 1
+batch = log.next_batch(1000)
+log.commit(batch)  # all published: the file's bytes are no longer needed
+later = 0
+for number in range(10):
+    try:
+        log.append({'name': 'edx.test.spool', 'data': {'seq': number}})
+        later += 1
+    except SpoolFull:
+        pass
+print(json.dumps([accepted, refused, len(batch.events), later]))
+"""
+
+
+def test_a_published_own_file_that_filled_the_disk_gives_way_to_a_new_one(tmp_path):
+    completed = subprocess.run([sys.executable, '-c', FILE_SIZE_LIMIT, str(tmp_path)], capture_output=True,
+                               text=True, timeout=60, check=False)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    accepted, refused, published, later = json.loads(completed.stdout)
+    assert accepted > 0 and refused > 0 and published == accepted
+    assert later == 10, 'once published, the full file is removed and the events go to a new one'
 
 
 def test_backends_do_not_take_each_others_files(tmp_path):
