@@ -277,16 +277,14 @@ class _File:
             raise
 
     def note_progress(self):
-        data = struct.pack('<QQ', self.committed, self.in_flight)
+        data = _PROGRESS.pack(self.committed, self.in_flight, 0)[:-_CRC.size]
         os.pwrite(self.progress, data + _CRC.pack(zlib.crc32(data)), 0)
 
     def release(self, remove):
+        """Close the file (its lock goes with it); with ``remove``, remove it and its progress first."""
         if remove:
-            for path in (self.path, self.path[:-len(SUFFIX)] + PROGRESS):
-                try:
-                    os.unlink(path)
-                except OSError:
-                    pass
+            _unlink(self.path)
+            _unlink(self.path[:-len(SUFFIX)] + PROGRESS)
         for descriptor in (self.progress, self.descriptor):
             try:
                 os.close(descriptor)
@@ -541,11 +539,7 @@ class Spool:  # pylint: disable=too-many-instance-attributes
     def forget_after_fork(self):
         """In a child process after ``fork``: drop the parent's files (the parent keeps its locks)."""
         for file in self._files():
-            for descriptor in (file.descriptor, file.progress):
-                try:
-                    os.close(descriptor)
-                except OSError:
-                    pass
+            file.release(remove=False)  # the parent's descriptors: the parent's lock stays
         self._lock = threading.Lock()
         self._own = None
         self._adopted = []
@@ -568,18 +562,16 @@ def spool_files(directory):
     return [(os.path.join(directory, name), backend_of(name)) for name in names if backend_of(name) is not None]
 
 
-def _count_records(path):
-    try:
-        descriptor = os.open(path, os.O_RDONLY)
-    except OSError:
-        return 0, 0, None
-    try:
-        size = os.fstat(descriptor).st_size
-        records, _ = scan(descriptor, 0, size)
-        times = [when for _, _, when, payload in records if payload is not None]
-        return len(times), size, min(times) if times else None
-    finally:
-        os.close(descriptor)
+def _count_records(descriptor, start=0):
+    """``(records, size, oldest write time or None)`` of the intact records of an open file from ``start``."""
+    size = os.fstat(descriptor).st_size
+    records, _ = scan(descriptor, min(start, size), size)
+    times = [when for _, _, when, payload in records if payload is not None]
+    return len(times), size, min(times, default=None)
+
+
+def _age(now, when):
+    return None if when is None else max(0.0, now - when)
 
 
 def spool_status(directory, now=None):
@@ -600,30 +592,47 @@ def spool_status(directory, now=None):
     found = []
     for name in names:
         path = os.path.join(str(directory), name)
-        base = path[:-len(SUFFIX)] if name.endswith(SUFFIX) else path[:-len(QUARANTINED)]
         if name.endswith(SUFFIX) and backend_of(name) is not None:
-            found.append(_file_status(path, base, now))
+            status = _file_status(path, now)
         elif name.endswith(QUARANTINED) and '@' in name:
-            count, size, oldest = _count_records(path)
-            found.append({'path': path, 'backend': unquote(name.split('@', 1)[0]), 'events': count, 'bytes': size,
-                          'oldest_age': None if oldest is None else max(0.0, now - oldest),
-                          'owner_pid': None, 'state': 'quarantined', 'quarantined': count})
+            status = _quarantine_status(path, now)
+        else:
+            continue
+        if status is not None:  # None: removed since it was listed (all published)
+            found.append(status)
     return found
 
 
-def _file_status(path, base, now):
+def _file_status(path, now):
     name = os.path.basename(path)
+    base = path[:-len(SUFFIX)]
     descriptor = try_lock(path)
     state = 'live' if descriptor is None else 'orphaned'
-    if descriptor is None:
-        descriptor = os.open(path, os.O_RDONLY)
     try:
-        size = os.fstat(descriptor).st_size
-        committed = min(read_progress(base + PROGRESS)[0], size)
-        records, _ = scan(descriptor, committed, size)
+        if descriptor is None:
+            descriptor = os.open(path, os.O_RDONLY)
+        committed = read_progress(base + PROGRESS)[0]
+        count, size, oldest = _count_records(descriptor, committed)
+    except OSError:
+        return None
+    finally:
+        if descriptor is not None:
+            os.close(descriptor)
+    quarantine = _quarantine_status(base + QUARANTINED, now)
+    return {'path': path, 'backend': backend_of(name), 'events': count, 'bytes': size - min(committed, size),
+            'oldest_age': _age(now, oldest), 'owner_pid': owner_pid(name), 'state': state,
+            'quarantined': quarantine['events'] if quarantine else 0}
+
+
+def _quarantine_status(path, now):
+    try:
+        descriptor = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        count, size, oldest = _count_records(descriptor)
     finally:
         os.close(descriptor)
-    times = [when for _, _, when, payload in records if payload is not None]
-    return {'path': path, 'backend': backend_of(name), 'events': len(times), 'bytes': size - committed,
-            'oldest_age': max(0.0, now - min(times)) if times else None, 'owner_pid': owner_pid(name),
-            'state': state, 'quarantined': _count_records(base + QUARANTINED)[0]}
+    return {'path': path, 'backend': unquote(os.path.basename(path).split('@', 1)[0]), 'events': count,
+            'bytes': size, 'oldest_age': _age(now, oldest), 'owner_pid': None, 'state': 'quarantined',
+            'quarantined': count}

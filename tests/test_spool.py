@@ -286,6 +286,20 @@ def test_spool_status_says_what_is_pending_who_holds_it_and_what_was_quarantined
     assert spool_status(str(tmp_path / 'missing')) == []
 
 
+def test_spool_status_leaves_out_a_file_removed_since_the_directory_was_listed(tmp_path):
+    """A live process removes a published file at any moment: the listing must not fail on it (a dangling
+    name stands for a file removed between ``listdir`` and ``open``)."""
+    log = Spool(tmp_path, 'xapi')
+    log.append(event(0))
+    os.symlink(tmp_path / 'gone', tmp_path / 'xapi@host-1-2-abcd.spool')
+    os.symlink(tmp_path / 'gone', tmp_path / 'xapi@host-1-2-abcd.quarantined')
+    try:
+        status = spool_status(str(tmp_path))
+    finally:
+        log.close()
+    assert [(item['backend'], item['events'], item['state']) for item in status] == [('xapi', 1, 'live')]
+
+
 def test_backoff_has_full_jitter_first_retry_within_a_second_and_a_cap():
     now = [100.0]
     highest = Backoff(first=1.0, cap=60.0, clock=lambda: now[0], rand=lambda: 0.999999)
