@@ -491,13 +491,20 @@ class Spool:  # pylint: disable=too-many-instance-attributes
         return None
 
     def _quarantine(self, file, start, stop):
-        data = os.pread(file.descriptor, stop - start, start)
+        """Copy the bytes from ``start`` to ``stop`` to the quarantine file; if it cannot be written (a full disk),
+        they are passed over all the same: a bad record never blocks the ones after it."""
         path = file.path[:-len(SUFFIX)] + QUARANTINED
-        descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
-            os.write(descriptor, frame(data, self.clock()))
-        finally:
-            os.close(descriptor)
+            data = os.pread(file.descriptor, stop - start, start)
+            descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                os.write(descriptor, frame(data, self.clock()))
+            finally:
+                os.close(descriptor)
+        except OSError as exc:
+            LOG.error(('spool', self.backend_name, 'corrupt'), 'Passed over %d unreadable byte(s) of spool file %s: '
+                      'they could not be moved aside to %s: %s', stop - start, file.path, path, exc.strerror)
+            return
         LOG.error(('spool', self.backend_name, 'corrupt'),
                   'Moved %d unreadable byte(s) of spool file %s aside to %s', stop - start, file.path, path)
 

@@ -174,6 +174,25 @@ def test_garbage_and_a_record_that_is_no_event_are_quarantined_and_the_rest_publ
     assert quarantine['quarantined'] == 3 and quarantine['backend'] == 'xapi'
 
 
+def test_a_record_that_cannot_be_moved_aside_is_counted_and_blocks_nothing(tmp_path):
+    """On a full disk (here: a directory where the quarantine file goes) the bad record is still passed over."""
+    owner = Spool(tmp_path, 'xapi')
+    owner.append(event(0))
+    path = own_path(owner)
+    owner.close()
+    with open(path, 'ab') as file:
+        file.write(frame(b'not a pickle', 1.0))
+    os.mkdir(path[:-len(spool_module.SUFFIX)] + spool_module.QUARANTINED)
+    log = Spool(tmp_path, 'xapi')
+    log.adopt_orphans()
+    log.append(event(1))
+
+    batch = log.next_batch(100)
+    assert (seqs([(batch.id, batch.events)]), batch.corrupt) == ([0], 1)
+    log.commit(batch)
+    assert seqs(drain(log)) == [1]
+
+
 def test_over_spool_max_bytes_an_event_is_refused_whole(tmp_path):
     log = Spool(tmp_path, 'xapi', max_bytes=300)
     accepted = 0
