@@ -320,11 +320,12 @@ class AsyncRoutingBackend(RoutingBackend):  # pylint: disable=too-many-instance-
 
         A nested backend with a callable ``send_batch`` gets the list in one
         call (its own copies when it may change events); any other gets
-        ``send`` per event. Returns ``(failed backend names, indexes of the
-        events that failed in them)`` for ``send_events`` to retry. Skips and
-        drops are counted as :meth:`send_to_backends` counts them. Never raises.
+        ``send`` per event. Returns ``{backend name: indexes of the events that
+        failed in it}`` for the backends that failed, for ``send_events`` to
+        retry. Skips and drops are counted as :meth:`send_to_backends` counts
+        them. Never raises.
         """
-        failed_backends, failed_events = [], set()
+        failures = {}
         for step in self.route_to(backend_names):
             name, backend, needs_copy = step
             send_batch = getattr(backend, 'send_batch', None)
@@ -342,9 +343,8 @@ class AsyncRoutingBackend(RoutingBackend):  # pylint: disable=too-many-instance-
                     if len(failed) > len(failed_here):
                         failed_here.append(index)
             if failed_here:
-                failed_backends.append(name)
-                failed_events.update(failed_here)
-        return failed_backends, sorted(failed_events)
+                failures[name] = list(failed_here)
+        return failures
 
 
 def _renew_kombu_locks(_owner=None):
