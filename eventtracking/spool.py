@@ -262,7 +262,7 @@ class Batch:
 
 
 class _File:
-    __slots__ = ('path', 'descriptor', 'progress', 'committed', 'in_flight', 'end', 'events')
+    __slots__ = ('path', 'descriptor', 'progress', 'committed', 'in_flight', 'end', 'events', 'checked')
 
     def __init__(self, path, descriptor, committed=0, in_flight=0):
         self.path, self.descriptor = path, descriptor
@@ -270,6 +270,7 @@ class _File:
         self.committed, self.in_flight = committed, in_flight
         self.end = committed
         self.events = 0
+        self.checked = committed  # bad records before this offset are quarantined and counted already
         try:  # written now, so that noting progress later only overwrites: a disk full of events cannot stop it
             self.note_progress()
         except OSError:
@@ -481,9 +482,10 @@ class Spool:  # pylint: disable=too-many-instance-attributes
                     events.append(decode(payload) if payload is not None else None)
                 except Exception:  # pylint: disable=broad-except  # any unpickling error: a record that is no event
                     events.append(None)
-                if events[-1] is None:
+                if events[-1] is None and start >= file.checked:  # once, however often the batch is read again
                     corrupt += 1
                     self._quarantine(file, start, stop_)
+            file.checked = max(file.checked, stop)
             file.in_flight = stop
             file.note_progress()
             good = [event for event in events if event is not None]

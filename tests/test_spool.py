@@ -174,6 +174,27 @@ def test_garbage_and_a_record_that_is_no_event_are_quarantined_and_the_rest_publ
     assert quarantine['quarantined'] == 3 and quarantine['backend'] == 'xapi'
 
 
+def test_a_batch_read_again_after_a_failed_publish_moves_its_bad_record_aside_and_counts_it_once(tmp_path):
+    owner = Spool(tmp_path, 'xapi')
+    owner.append(event(0))
+    path = own_path(owner)
+    owner.close()
+    with open(path, 'ab') as file:
+        file.write(frame(b'not a pickle', 1.0))
+    log = Spool(tmp_path, 'xapi')
+    log.adopt_orphans()
+    log.append(event(1))
+
+    tries = [log.next_batch(100) for _ in range(3)]  # the broker refused the first two: the same batch again
+
+    assert [(batch.id, seqs([(None, batch.events)]), batch.corrupt) for batch in tries] == [
+        (tries[0].id, [0], 1)] + [(tries[0].id, [0], 0)] * 2
+    log.commit(tries[-1])
+    assert seqs(drain(log)) == [1]
+    [quarantine] = [item for item in spool_status(str(tmp_path)) if item['state'] == 'quarantined']
+    assert quarantine['quarantined'] == 1
+
+
 def test_a_record_that_cannot_be_moved_aside_is_counted_and_blocks_nothing(tmp_path):
     """On a full disk (here: a directory where the quarantine file goes) the bad record is still passed over."""
     owner = Spool(tmp_path, 'xapi')
