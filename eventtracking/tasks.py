@@ -111,8 +111,8 @@ def send_event(self, backend_name, processed_event, nested_backends=None):
                           (backend_name, processed_event), {})
 
 
-def _retry_or_give_up(task, backend, backend_name, failed_backends, what, events, args, kwargs,  # pylint: disable=too-many-arguments
-                      last=True):
+def _retry_or_give_up(task, backend, backend_name, failed_backends, what,  # pylint: disable=too-many-arguments
+                      events, args, kwargs, last=True):
     """Retry ``task`` for the nested backends that failed, or, when its retries ran out, count and log them.
 
     ``events`` is how many events each failed backend lost; ``args`` and
