@@ -430,7 +430,13 @@ class Spool:  # pylint: disable=too-many-instance-attributes
             descriptor = try_lock(path)
             if descriptor is None:
                 continue
-            file = self._take(path, descriptor)
+            try:
+                file = self._take(path, descriptor)
+            except OSError as exc:  # its progress cannot be written (a full disk): unlocked, tried again later
+                os.close(descriptor)
+                LOG.error(('spool', self.backend_name, 'take'), 'Could not take over spool file %s: %s', path,
+                          exc.strerror)
+                continue
             with self._lock:
                 self._adopted.append(file)
                 self._bytes += file.end - file.committed

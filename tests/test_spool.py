@@ -280,6 +280,21 @@ def test_a_published_own_file_that_filled_the_disk_gives_way_to_a_new_one(tmp_pa
     assert later == 10, 'once published, the full file is removed and the events go to a new one'
 
 
+def test_an_orphan_that_cannot_be_taken_over_now_is_left_unlocked_for_a_later_try(tmp_path):
+    owner = Spool(tmp_path, 'xapi')
+    owner.append(event(0))
+    path = own_path(owner)
+    owner.close()
+    progress = path[:-len(spool_module.SUFFIX)] + spool_module.PROGRESS
+    os.unlink(progress)
+    os.mkdir(progress)  # its progress cannot be written (as on a full disk)
+    log = Spool(tmp_path, 'xapi')
+
+    assert log.adopt_orphans() == 0
+    os.rmdir(progress)
+    assert Spool(tmp_path, 'xapi').adopt_orphans() == 1, 'the file is not left locked'
+
+
 def test_backends_do_not_take_each_others_files(tmp_path):
     dotted = Spool(tmp_path, 'a.b')
     dotted.append(event(0))
