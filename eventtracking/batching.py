@@ -93,6 +93,13 @@ class MemoryQueue:
     def commit(self, batch):  # pylint: disable=unused-argument
         self._in_flight = 0
 
+    def drop_all(self):
+        """Empty the queue; return how many events it held."""
+        with self._lock:
+            count = len(self._events)
+            self._events.clear()
+            return count
+
     def adopt_orphans(self):
         return 0
 
@@ -235,7 +242,17 @@ class BatchPublisher:  # pylint: disable=too-many-instance-attributes
                 self.log.close()
             finally:
                 self._pass_lock.release()
+        if _EXITING and self.spool is None:
+            self._drop_left_at_exit()
         return self._memory_empty()
+
+    def _drop_left_at_exit(self):
+        """Count and log what the memory queue still holds as the process exits: lost, but not in silence."""
+        lost = self.log.drop_all()
+        if lost:
+            self.counters.increment(PUBLISH_ERROR, lost)
+            LOG.error((self.name, 'exit'), 'Dropped %d event(s) for backend %r (%s): not published before the '
+                      'process exited', lost, self.name, PUBLISH_ERROR)
 
     @property
     def queued(self):

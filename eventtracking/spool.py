@@ -262,7 +262,7 @@ class Batch:
 
 
 class _File:
-    __slots__ = ('path', 'descriptor', 'progress', 'committed', 'in_flight', 'end', 'events')
+    __slots__ = ('path', 'descriptor', 'progress', 'committed', 'in_flight', 'end', 'events', 'checked')
 
     def __init__(self, path, descriptor, committed=0, in_flight=0):
         self.path, self.descriptor = path, descriptor
@@ -270,18 +270,22 @@ class _File:
         self.committed, self.in_flight = committed, in_flight
         self.end = committed
         self.events = 0
+        self.checked = committed  # bad records before this offset are quarantined and counted already
+        try:  # written now, so that noting progress later only overwrites: a disk full of events cannot stop it
+            self.note_progress()
+        except OSError:
+            os.close(self.progress)
+            raise
 
     def note_progress(self):
-        data = struct.pack('<QQ', self.committed, self.in_flight)
+        data = _PROGRESS.pack(self.committed, self.in_flight, 0)[:-_CRC.size]
         os.pwrite(self.progress, data + _CRC.pack(zlib.crc32(data)), 0)
 
     def release(self, remove):
+        """Close the file (its lock goes with it); with ``remove``, remove it and its progress first."""
         if remove:
-            for path in (self.path, self.path[:-len(SUFFIX)] + PROGRESS):
-                try:
-                    os.unlink(path)
-                except OSError:
-                    pass
+            _unlink(self.path)
+            _unlink(self.path[:-len(SUFFIX)] + PROGRESS)
         for descriptor in (self.progress, self.descriptor):
             try:
                 os.close(descriptor)
@@ -320,21 +324,36 @@ class Spool:  # pylint: disable=too-many-instance-attributes
         with self._lock:
             if self._bytes + len(record) > self.max_bytes:
                 raise SpoolFull(f'{self._bytes} bytes pending, spool_max_bytes is {self.max_bytes}')
-            own = self._own or self._create()
-            try:
-                written = os.pwrite(own.descriptor, record, own.end)
-            except OSError as exc:
-                self._cut(own)
-                raise SpoolFull(f'could not write {own.path}: {exc.strerror}') from exc
-            if written != len(record):
-                self._cut(own)
-                raise SpoolFull(f'short write to {own.path}: {written} of {len(record)} bytes')
-            own.end += written
+            own, refused = self._write(record)
+            if refused and self._own is not None and own.committed >= own.end > 0:
+                self._own = None  # all published: its bytes may be what fills the disk
+                own.release(remove=True)
+                own, refused = self._write(record)
+            if refused:
+                raise SpoolFull(refused)
+            own.end += len(record)
             own.events += 1
-            self._bytes += written
+            self._bytes += len(record)
             if self.fsync == 'always':
                 os.fsync(own.descriptor)
             return own.events
+
+    def _write(self, record):
+        """Write ``record`` at the end of the own file (made if need be): ``(own file, None)``, or ``(own file or
+        None, why)`` when the disk refused it (nothing of the record is left)."""
+        try:
+            own = self._own or self._create()
+        except OSError as exc:
+            return None, f'could not start a spool file in {self.directory}: {exc.strerror}'
+        try:
+            written = os.pwrite(own.descriptor, record, own.end)
+        except OSError as exc:
+            self._cut(own)
+            return own, f'could not write {own.path}: {exc.strerror}'
+        if written != len(record):
+            self._cut(own)
+            return own, f'short write to {own.path}: {written} of {len(record)} bytes'
+        return own, None
 
     def _cut(self, own):
         """Cut a partial record off the own file; if that fails, publish the file to its end and start another."""
@@ -349,10 +368,16 @@ class Spool:  # pylint: disable=too-many-instance-attributes
         name = f'{self._prefix}{socket.gethostname()}-{os.getpid()}-{int(time.time())}-{uuid.uuid4().hex[:8]}'
         temporary = os.path.join(self.directory, f'.{name}.tmp')
         descriptor = os.open(temporary, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
-        fcntl.flock(descriptor, fcntl.LOCK_EX)
         path = os.path.join(self.directory, name + SUFFIX)
-        os.rename(temporary, path)
-        self._own = _File(path, descriptor)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+            os.rename(temporary, path)
+            self._own = _File(path, descriptor)
+        except OSError:
+            for leftover in (temporary, path, path[:-len(SUFFIX)] + PROGRESS):
+                _unlink(leftover)
+            os.close(descriptor)
+            raise
         return self._own
 
     def pending(self):
@@ -405,7 +430,13 @@ class Spool:  # pylint: disable=too-many-instance-attributes
             descriptor = try_lock(path)
             if descriptor is None:
                 continue
-            file = self._take(path, descriptor)
+            try:
+                file = self._take(path, descriptor)
+            except OSError as exc:  # its progress cannot be written (a full disk): unlocked, tried again later
+                os.close(descriptor)
+                LOG.error(('spool', self.backend_name, 'take'), 'Could not take over spool file %s: %s', path,
+                          exc.strerror)
+                continue
             with self._lock:
                 self._adopted.append(file)
                 self._bytes += file.end - file.committed
@@ -457,9 +488,10 @@ class Spool:  # pylint: disable=too-many-instance-attributes
                     events.append(decode(payload) if payload is not None else None)
                 except Exception:  # pylint: disable=broad-except  # any unpickling error: a record that is no event
                     events.append(None)
-                if events[-1] is None:
+                if events[-1] is None and start >= file.checked:  # once, however often the batch is read again
                     corrupt += 1
                     self._quarantine(file, start, stop_)
+            file.checked = max(file.checked, stop)
             file.in_flight = stop
             file.note_progress()
             good = [event for event in events if event is not None]
@@ -467,13 +499,20 @@ class Spool:  # pylint: disable=too-many-instance-attributes
         return None
 
     def _quarantine(self, file, start, stop):
-        data = os.pread(file.descriptor, stop - start, start)
+        """Copy the bytes from ``start`` to ``stop`` to the quarantine file; if it cannot be written (a full disk),
+        they are passed over all the same: a bad record never blocks the ones after it."""
         path = file.path[:-len(SUFFIX)] + QUARANTINED
-        descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
-            os.write(descriptor, frame(data, self.clock()))
-        finally:
-            os.close(descriptor)
+            data = os.pread(file.descriptor, stop - start, start)
+            descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                os.write(descriptor, frame(data, self.clock()))
+            finally:
+                os.close(descriptor)
+        except OSError as exc:
+            LOG.error(('spool', self.backend_name, 'corrupt'), 'Passed over %d unreadable byte(s) of spool file %s: '
+                      'they could not be moved aside to %s: %s', stop - start, file.path, path, exc.strerror)
+            return
         LOG.error(('spool', self.backend_name, 'corrupt'),
                   'Moved %d unreadable byte(s) of spool file %s aside to %s', stop - start, file.path, path)
 
@@ -515,11 +554,7 @@ class Spool:  # pylint: disable=too-many-instance-attributes
     def forget_after_fork(self):
         """In a child process after ``fork``: drop the parent's files (the parent keeps its locks)."""
         for file in self._files():
-            for descriptor in (file.descriptor, file.progress):
-                try:
-                    os.close(descriptor)
-                except OSError:
-                    pass
+            file.release(remove=False)  # the parent's descriptors: the parent's lock stays
         self._lock = threading.Lock()
         self._own = None
         self._adopted = []
@@ -542,18 +577,16 @@ def spool_files(directory):
     return [(os.path.join(directory, name), backend_of(name)) for name in names if backend_of(name) is not None]
 
 
-def _count_records(path):
-    try:
-        descriptor = os.open(path, os.O_RDONLY)
-    except OSError:
-        return 0, 0, None
-    try:
-        size = os.fstat(descriptor).st_size
-        records, _ = scan(descriptor, 0, size)
-        times = [when for _, _, when, payload in records if payload is not None]
-        return len(times), size, min(times) if times else None
-    finally:
-        os.close(descriptor)
+def _count_records(descriptor, start=0):
+    """``(records, size, oldest write time or None)`` of the intact records of an open file from ``start``."""
+    size = os.fstat(descriptor).st_size
+    records, _ = scan(descriptor, min(start, size), size)
+    times = [when for _, _, when, payload in records if payload is not None]
+    return len(times), size, min(times, default=None)
+
+
+def _age(now, when):
+    return None if when is None else max(0.0, now - when)
 
 
 def spool_status(directory, now=None):
@@ -574,33 +607,47 @@ def spool_status(directory, now=None):
     found = []
     for name in names:
         path = os.path.join(str(directory), name)
-        base = path[:-len(SUFFIX)] if name.endswith(SUFFIX) else path[:-len(QUARANTINED)]
         if name.endswith(SUFFIX) and backend_of(name) is not None:
-            try:
-                found.append(_file_status(path, base, now))
-            except FileNotFoundError:  # published and removed by its owner since the listing
-                continue
+            status = _file_status(path, now)
         elif name.endswith(QUARANTINED) and '@' in name:
-            count, size, oldest = _count_records(path)
-            found.append({'path': path, 'backend': unquote(name.split('@', 1)[0]), 'events': count, 'bytes': size,
-                          'oldest_age': None if oldest is None else max(0.0, now - oldest),
-                          'owner_pid': None, 'state': 'quarantined', 'quarantined': count})
+            status = _quarantine_status(path, now)
+        else:
+            continue
+        if status is not None:  # None: removed since it was listed (all published)
+            found.append(status)
     return found
 
 
-def _file_status(path, base, now):
+def _file_status(path, now):
     name = os.path.basename(path)
+    base = path[:-len(SUFFIX)]
     descriptor = try_lock(path)
     state = 'live' if descriptor is None else 'orphaned'
-    if descriptor is None:
-        descriptor = os.open(path, os.O_RDONLY)
     try:
-        size = os.fstat(descriptor).st_size
-        committed = min(read_progress(base + PROGRESS)[0], size)
-        records, _ = scan(descriptor, committed, size)
+        if descriptor is None:
+            descriptor = os.open(path, os.O_RDONLY)
+        committed = read_progress(base + PROGRESS)[0]
+        count, size, oldest = _count_records(descriptor, committed)
+    except OSError:
+        return None
+    finally:
+        if descriptor is not None:
+            os.close(descriptor)
+    quarantine = _quarantine_status(base + QUARANTINED, now)
+    return {'path': path, 'backend': backend_of(name), 'events': count, 'bytes': size - min(committed, size),
+            'oldest_age': _age(now, oldest), 'owner_pid': owner_pid(name), 'state': state,
+            'quarantined': quarantine['events'] if quarantine else 0}
+
+
+def _quarantine_status(path, now):
+    try:
+        descriptor = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        count, size, oldest = _count_records(descriptor)
     finally:
         os.close(descriptor)
-    times = [when for _, _, when, payload in records if payload is not None]
-    return {'path': path, 'backend': backend_of(name), 'events': len(times), 'bytes': size - committed,
-            'oldest_age': max(0.0, now - min(times)) if times else None, 'owner_pid': owner_pid(name),
-            'state': state, 'quarantined': _count_records(base + QUARANTINED)[0]}
+    return {'path': path, 'backend': unquote(os.path.basename(path).split('@', 1)[0]), 'events': count,
+            'bytes': size, 'oldest_age': _age(now, oldest), 'owner_pid': None, 'state': 'quarantined',
+            'quarantined': count}

@@ -111,25 +111,34 @@ def send_event(self, backend_name, processed_event, nested_backends=None):
                           (backend_name, processed_event), {})
 
 
-def _retry_or_give_up(task, backend, backend_name, failed_backends, what, events, args, kwargs):
+def _retry_or_give_up(task, backend, backend_name, failed_backends, what,  # pylint: disable=too-many-arguments
+                      events, args, kwargs, last=True):
     """Retry ``task`` for the nested backends that failed, or, when its retries ran out, count and log them.
 
     ``events`` is how many events each failed backend lost; ``args`` and
-    ``kwargs`` are the retry's (``nested_backends`` is added).
+    ``kwargs`` are the retry's (``nested_backends`` is added). Unless
+    ``last``, the retry is sent and this returns (other backends, that
+    failed on other events, get a retry of their own).
     """
     label = task.name.rsplit('.', 1)[-1]
     if task.request.retries >= MAX_RETRIES:
         counters = getattr(backend, 'counters', None)
-        if counters is not None:
-            counters.increment(BACKEND_ERROR, len(failed_backends) * events)
+        if counters is not None:  # under each nested backend's path, as RoutingBackend counts a child's failure
+            for name in failed_backends:
+                counters.increment(BACKEND_ERROR, events, child=name)
         logger.error('[%s] Gave up on %s for backend(s) %s of [%s] after %d retries (%s)', label, what,
                      ', '.join(failed_backends), backend_name, task.request.retries, BACKEND_ERROR)
         return
     logger.warning('[%s] %s failed in backend(s) %s of [%s]; retrying them in %ss (retry %d of %d)', label,
                    what[0].upper() + what[1:], ', '.join(failed_backends), backend_name, COUNTDOWN,
                    task.request.retries + 1, MAX_RETRIES)
-    raise task.retry(args=args, kwargs={**kwargs, 'nested_backends': failed_backends},
-                     countdown=COUNTDOWN, max_retries=MAX_RETRIES)
+    kwargs = {**kwargs, 'nested_backends': failed_backends}
+    if last:
+        raise task.retry(args=args, kwargs=kwargs, countdown=COUNTDOWN, max_retries=MAX_RETRIES)
+    if task.request.is_eager:  # an eager retry runs only when raised: this one runs here
+        task.signature_from_request(task.request, args, kwargs, retries=task.request.retries + 1).apply()
+    else:
+        task.retry(args=args, kwargs=kwargs, countdown=COUNTDOWN, max_retries=MAX_RETRIES, throw=False)
 
 
 def find_backend(tracker, backend_name):
@@ -157,7 +166,7 @@ def send_events(self, backend_name, events, nested_backends=None, batch_id=None)
     callable ``send_batch(events)`` gets the whole list in one call; any other
     gets ``send`` per event. Failures are retried as :func:`send_event`
     retries them: only the nested backends that failed (in ``nested_backends``),
-    with only the events that failed, after :data:`COUNTDOWN` seconds, at most
+    each with only the events that failed in it, after :data:`COUNTDOWN` seconds, at most
     :data:`MAX_RETRIES` times; then they are logged at ERROR and counted as
     ``backend_error`` (one per event and backend).
 
@@ -175,17 +184,19 @@ def send_events(self, backend_name, events, nested_backends=None, batch_id=None)
             logger.warning('[send_events] Skipped a batch of %d event(s) for backend [%s] (%s): batch %s was '
                            'delivered already', len(events), backend_name, DUPLICATE, batch_id)
             return
-        failed_backends, failed_events = backend.send_batch_to_backends(
-            [copy_event(event) for event in events], backend_names=nested_backends,
-        )
+        failed = backend.send_batch_to_backends([copy_event(event) for event in events],
+                                                backend_names=nested_backends)
     except Exception as exc:  # pylint: disable=broad-except
         logger.exception('[send_events] Failed to send %d event(s) with backend [%s], [%r]',
                          len(events), backend_name, exc)
         raise self.retry(exc=exc, countdown=COUNTDOWN, max_retries=MAX_RETRIES)
-    if failed_backends:
-        retry_events = [events[index] for index in failed_events]
-        _retry_or_give_up(self, backend, backend_name, failed_backends, f'{len(retry_events)} event(s)',
-                          len(retry_events), (backend_name, retry_events), {'batch_id': batch_id})
+    groups = {}  # the events that failed -> the nested backends they failed in: each backend gets its own again
+    for name, indexes in failed.items():
+        groups.setdefault(tuple(indexes), []).append(name)
+    for number, (indexes, names) in enumerate(groups.items(), 1):
+        retry_events = [events[index] for index in indexes]
+        _retry_or_give_up(self, backend, backend_name, names, f'{len(retry_events)} event(s)', len(retry_events),
+                          (backend_name, retry_events), {'batch_id': batch_id}, last=number == len(groups))
 
 
 DEDUP_CACHE_SETTING = 'EVENT_TRACKING_DEDUP_CACHE'

@@ -1,6 +1,9 @@
 """The BatchPublisher on its own: a fake publish, an injected clock, a memory queue or a real spool; no broker."""
 
+import json
 import os
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -150,6 +153,30 @@ def test_at_interpreter_exit_no_thread_is_started(monkeypatch):
     assert unit._thread is None  # pylint: disable=protected-access
     assert unit.shutdown() is True
     assert [seqs for _, seqs in broker.batches] == [[0]]
+
+
+EXIT_WITH_THE_BROKER_DOWN = """
+import atexit, json
+held = []
+atexit.register(lambda: print(json.dumps([held[0].counters.snapshot(), held[0].queued])))  # runs after the library's
+from eventtracking.batching import BatchPublisher, MemoryQueue
+from eventtracking.stats import EventCounters
+def down(events, batch_id):
+    raise ConnectionError('broker down')
+unit = BatchPublisher('unit', down, EventCounters(), MemoryQueue(1000), batch_size=100, batch_interval=30.0)
+held.append(unit)
+for number in range(250):
+    unit.put({'name': 'edx.test.batching', 'data': {'seq': number}})
+"""
+
+
+def test_what_a_memory_queue_still_holds_when_the_process_exits_is_counted_not_lost_in_silence():
+    completed = subprocess.run([sys.executable, '-c', EXIT_WITH_THE_BROKER_DOWN], capture_output=True, text=True,
+                               timeout=60, check=False)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    counts, queued = json.loads(completed.stdout)
+    assert (counts, queued) == ({'publish_error': 250}, 0)
+    assert 'before the process exited' in completed.stderr
 
 
 def test_the_delivery_state_reported_to_metrics_says_what_waits_and_does_not_keep_the_publisher_alive(

@@ -2,8 +2,11 @@
 
 import collections
 import enum
+import json
 import os
 import pickle
+import subprocess
+import sys
 import uuid
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
@@ -171,6 +174,46 @@ def test_garbage_and_a_record_that_is_no_event_are_quarantined_and_the_rest_publ
     assert quarantine['quarantined'] == 3 and quarantine['backend'] == 'xapi'
 
 
+def test_a_batch_read_again_after_a_failed_publish_moves_its_bad_record_aside_and_counts_it_once(tmp_path):
+    owner = Spool(tmp_path, 'xapi')
+    owner.append(event(0))
+    path = own_path(owner)
+    owner.close()
+    with open(path, 'ab') as file:
+        file.write(frame(b'not a pickle', 1.0))
+    log = Spool(tmp_path, 'xapi')
+    log.adopt_orphans()
+    log.append(event(1))
+
+    tries = [log.next_batch(100) for _ in range(3)]  # the broker refused the first two: the same batch again
+
+    assert [(batch.id, seqs([(None, batch.events)]), batch.corrupt) for batch in tries] == [
+        (tries[0].id, [0], 1)] + [(tries[0].id, [0], 0)] * 2
+    log.commit(tries[-1])
+    assert seqs(drain(log)) == [1]
+    [quarantine] = [item for item in spool_status(str(tmp_path)) if item['state'] == 'quarantined']
+    assert quarantine['quarantined'] == 1
+
+
+def test_a_record_that_cannot_be_moved_aside_is_counted_and_blocks_nothing(tmp_path):
+    """On a full disk (here: a directory where the quarantine file goes) the bad record is still passed over."""
+    owner = Spool(tmp_path, 'xapi')
+    owner.append(event(0))
+    path = own_path(owner)
+    owner.close()
+    with open(path, 'ab') as file:
+        file.write(frame(b'not a pickle', 1.0))
+    os.mkdir(path[:-len(spool_module.SUFFIX)] + spool_module.QUARANTINED)
+    log = Spool(tmp_path, 'xapi')
+    log.adopt_orphans()
+    log.append(event(1))
+
+    batch = log.next_batch(100)
+    assert (seqs([(batch.id, batch.events)]), batch.corrupt) == ([0], 1)
+    log.commit(batch)
+    assert seqs(drain(log)) == [1]
+
+
 def test_over_spool_max_bytes_an_event_is_refused_whole(tmp_path):
     log = Spool(tmp_path, 'xapi', max_bytes=300)
     accepted = 0
@@ -183,6 +226,73 @@ def test_over_spool_max_bytes_an_event_is_refused_whole(tmp_path):
     assert seqs(drain(log)) == list(range(accepted))
     log.append(event(100))  # room again once published
     assert log.pending() == 1
+
+
+def test_a_spool_file_that_cannot_be_made_refuses_the_event_as_spool_full(tmp_path):
+    """The directory cannot be made (a file is in the way; a read-only or full disk alike): the disk refused it."""
+    (tmp_path / 'in-the-way').write_text('')
+    log = Spool(tmp_path / 'in-the-way' / 'spool', 'xapi')
+    with pytest.raises(SpoolFull, match='in-the-way'):
+        log.append(event(0))
+    assert log.pending() == 0
+
+
+def test_the_progress_file_has_its_bytes_before_the_first_event_so_a_full_disk_cannot_stop_publishing(tmp_path):
+    """Noting progress overwrites bytes already on disk: a disk the events filled still lets them be published."""
+    log = Spool(tmp_path, 'xapi')
+    log.append(event(0))
+    [progress] = [name for name in os.listdir(tmp_path) if name.endswith(spool_module.PROGRESS)]
+    assert os.path.getsize(tmp_path / progress) == spool_module._PROGRESS.size  # pylint: disable=protected-access
+    log.close()
+
+
+FILE_SIZE_LIMIT = """
+import json, resource, sys
+from eventtracking.spool import Spool, SpoolFull
+resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))  # SIGXFSZ is ignored by Python: a write fails with EFBIG
+log = Spool(sys.argv[1], 'xapi')
+accepted = refused = 0
+for number in range(200):
+    try:
+        log.append({'name': 'edx.test.spool', 'data': {'seq': number}})
+        accepted += 1
+    except SpoolFull:
+        refused += 1
+batch = log.next_batch(1000)
+log.commit(batch)  # all published: the file's bytes are no longer needed
+later = 0
+for number in range(10):
+    try:
+        log.append({'name': 'edx.test.spool', 'data': {'seq': number}})
+        later += 1
+    except SpoolFull:
+        pass
+print(json.dumps([accepted, refused, len(batch.events), later]))
+"""
+
+
+def test_a_published_own_file_that_filled_the_disk_gives_way_to_a_new_one(tmp_path):
+    completed = subprocess.run([sys.executable, '-c', FILE_SIZE_LIMIT, str(tmp_path)], capture_output=True,
+                               text=True, timeout=60, check=False)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    accepted, refused, published, later = json.loads(completed.stdout)
+    assert accepted > 0 and refused > 0 and published == accepted
+    assert later == 10, 'once published, the full file is removed and the events go to a new one'
+
+
+def test_an_orphan_that_cannot_be_taken_over_now_is_left_unlocked_for_a_later_try(tmp_path):
+    owner = Spool(tmp_path, 'xapi')
+    owner.append(event(0))
+    path = own_path(owner)
+    owner.close()
+    progress = path[:-len(spool_module.SUFFIX)] + spool_module.PROGRESS
+    os.unlink(progress)
+    os.mkdir(progress)  # its progress cannot be written (as on a full disk)
+    log = Spool(tmp_path, 'xapi')
+
+    assert log.adopt_orphans() == 0
+    os.rmdir(progress)
+    assert Spool(tmp_path, 'xapi').adopt_orphans() == 1, 'the file is not left locked'
 
 
 def test_backends_do_not_take_each_others_files(tmp_path):
@@ -229,6 +339,20 @@ def test_spool_status_says_what_is_pending_who_holds_it_and_what_was_quarantined
         frame(spool_module.encode(event(0)), 0.0))
     assert status['left']['oldest_age'] == 20.0 and status['left']['quarantined'] == 0
     assert spool_status(str(tmp_path / 'missing')) == []
+
+
+def test_spool_status_leaves_out_a_file_removed_since_the_directory_was_listed(tmp_path):
+    """A live process removes a published file at any moment: the listing must not fail on it (a dangling
+    name stands for a file removed between ``listdir`` and ``open``)."""
+    log = Spool(tmp_path, 'xapi')
+    log.append(event(0))
+    os.symlink(tmp_path / 'gone', tmp_path / 'xapi@host-1-2-abcd.spool')
+    os.symlink(tmp_path / 'gone', tmp_path / 'xapi@host-1-2-abcd.quarantined')
+    try:
+        status = spool_status(str(tmp_path))
+    finally:
+        log.close()
+    assert [(item['backend'], item['events'], item['state']) for item in status] == [('xapi', 1, 'live')]
 
 
 def test_backoff_has_full_jitter_first_retry_within_a_second_and_a_cap():

@@ -97,3 +97,66 @@ def test_a_retry_for_the_nested_backends_that_failed_is_not_taken_for_a_duplicat
     tasks.send_events.apply(args=('dedup', batch(1)), kwargs={'batch_id': 'file:0'})
     tasks.send_events.apply(args=('dedup', batch(1)), kwargs={'batch_id': 'file:0', 'nested_backends': ['sink']})
     assert sink.events == [1, 1]
+
+
+class Failing:
+    def send(self, event):
+        raise RuntimeError('down')
+
+
+@pytest.mark.parametrize('task, args', [
+    (tasks.send_event, ('analytics', batch(1)[0])),
+    (tasks.send_events, ('analytics', batch(1, 2))),
+])
+def test_what_a_nested_backend_lost_is_exported_under_its_own_path(task, args, register_default_tracker, monkeypatch):
+    """As RoutingBackend labels a child's failures with the child's path, so does the worker when it gives up."""
+    from prometheus_client import REGISTRY  # pylint: disable=import-outside-toplevel
+    from eventtracking import metrics  # pylint: disable=import-outside-toplevel
+    from eventtracking.backends.async_routing import AsyncRoutingBackend  # pylint: disable=import-outside-toplevel
+
+    monkeypatch.setattr(tasks, 'MAX_RETRIES', 0)  # give up on the first failure
+    backend = AsyncRoutingBackend(backend_name='analytics', backends={'broken': Failing(), 'sink': Collector()})
+    register_default_tracker(Tracker(backends={'analytics': backend}))
+
+    def exported(path):
+        return REGISTRY.get_sample_value('eventtracking_events_dropped_total',
+                                         {'reason': 'backend_error', 'backend': path}) or 0
+
+    metrics.enable('prometheus')
+    try:
+        before = exported('analytics.broken'), exported('analytics')
+        task.apply(args=args)
+        after = exported('analytics.broken'), exported('analytics')
+    finally:
+        metrics.enable(None)
+    lost = len(args[1]) if isinstance(args[1], list) else 1
+    assert (after[0] - before[0], after[1] - before[1]) == (lost, 0)
+    assert backend.stats == {'backend_error': lost}
+
+
+class FailsOnceOn:
+    """Collects ``seq``s; raises the first time it is sent the event ``seq``."""
+
+    def __init__(self, seq):
+        self.seq, self.events = seq, []
+
+    def send(self, event):
+        if event['data']['seq'] == self.seq:
+            self.seq = None
+            raise RuntimeError('down for a moment')
+        self.events.append(event['data']['seq'])
+
+
+def test_nested_backends_that_failed_on_different_events_each_get_only_their_own_again(
+        register_default_tracker, monkeypatch):
+    from eventtracking.backends.async_routing import AsyncRoutingBackend  # pylint: disable=import-outside-toplevel
+
+    monkeypatch.setattr(tasks, 'COUNTDOWN', 0)
+    first, second = FailsOnceOn(1), FailsOnceOn(2)
+    backend = AsyncRoutingBackend(backend_name='analytics', backends={'first': first, 'second': second})
+    register_default_tracker(Tracker(backends={'analytics': backend}))
+
+    tasks.send_events.apply(args=('analytics', batch(1, 2, 3)), kwargs={'batch_id': 'file:0'})
+
+    assert (sorted(first.events), sorted(second.events)) == ([1, 2, 3], [1, 2, 3]), 'each event once in each'
+    assert backend.stats == {}

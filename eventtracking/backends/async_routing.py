@@ -21,8 +21,9 @@ in an empty ``backend_name`` with that path::
 The event travels through Celery's serializer. With the default JSON
 serializer (kombu 5.3 and later), ``datetime``, ``date``, ``time``,
 ``Decimal`` and ``UUID`` values arrive as equal objects of the same type (a
-datetime keeps its UTC offset); tuples arrive as lists. The spool encodes
-with the same serializer.
+datetime keeps its UTC offset); tuples arrive as lists. An event that waits
+in the spool comes back as that serializer would bring it (see
+:mod:`eventtracking.spool`).
 """
 
 import logging
@@ -87,18 +88,20 @@ class AsyncRoutingBackend(RoutingBackend):  # pylint: disable=too-many-instance-
       counted ``publish_error`` (or spooled, with ``spool_dir``) and the
       backend backs off too. With the app's ``task_always_eager`` (test
       settings) the task runs in the caller, unbounded, as in the original.
-    * with ``batch_size`` > 1, appends the processed event to an in-process
-      queue of at most ``max_queue_size`` events and returns (no I/O); a
-      background thread publishes ``eventtracking.tasks.send_events.delay(backend_name, events)``
+    * with ``batch_size`` > 1, appends the processed event to its log and
+      returns: with ``spool_dir``, one record written to this process's
+      spool file (a write-ahead log, see :mod:`eventtracking.spool`);
+      without, an in-process queue of at most ``max_queue_size`` events.
+      A background thread publishes ``eventtracking.tasks.send_events.delay(backend_name, events, batch_id=...)``
       with up to ``batch_size`` events, as soon as that many wait or
       ``batch_interval`` seconds after the oldest arrived
-      (see :class:`~eventtracking.batching.BatchPublisher`).
+      (see :class:`~eventtracking.batching.BatchPublisher`); a batch the
+      broker refuses stays in the spool (counted ``spooled``) or is dropped
+      from the queue (counted ``publish_error``).
 
-    With ``spool_dir``, a batch that cannot be published is written to a
-    spool file there (counted ``spooled``) and published when the broker is
-    back (see :mod:`eventtracking.spool`). Enqueueing never raises: an event
-    that cannot be published is logged and counted (``publish_error``,
-    ``unserializable``, ``queue_full``, ``backed_off``).
+    Enqueueing never raises: an event that cannot be published is logged and
+    counted (``publish_error``, ``unserializable``, ``queue_full``,
+    ``spool_full``, ``backed_off``).
     """
 
     named_by_path = True
@@ -320,11 +323,12 @@ class AsyncRoutingBackend(RoutingBackend):  # pylint: disable=too-many-instance-
 
         A nested backend with a callable ``send_batch`` gets the list in one
         call (its own copies when it may change events); any other gets
-        ``send`` per event. Returns ``(failed backend names, indexes of the
-        events that failed in them)`` for ``send_events`` to retry. Skips and
-        drops are counted as :meth:`send_to_backends` counts them. Never raises.
+        ``send`` per event. Returns ``{backend name: indexes of the events that
+        failed in it}`` for the backends that failed, for ``send_events`` to
+        retry. Skips and drops are counted as :meth:`send_to_backends` counts
+        them. Never raises.
         """
-        failed_backends, failed_events = [], set()
+        failures = {}
         for step in self.route_to(backend_names):
             name, backend, needs_copy = step
             send_batch = getattr(backend, 'send_batch', None)
@@ -342,9 +346,8 @@ class AsyncRoutingBackend(RoutingBackend):  # pylint: disable=too-many-instance-
                     if len(failed) > len(failed_here):
                         failed_here.append(index)
             if failed_here:
-                failed_backends.append(name)
-                failed_events.update(failed_here)
-        return failed_backends, sorted(failed_events)
+                failures[name] = list(failed_here)
+        return failures
 
 
 def _renew_kombu_locks(_owner=None):
@@ -389,20 +392,21 @@ def _eager(task):
 def _validate(batch_size, batch_interval, max_queue_size, publish_timeout,  # pylint: disable=too-many-arguments
               spool_max_bytes=DEFAULT_MAX_BYTES, spool_fsync='never'):
     """``ValueError`` for an option value the backend cannot work with (reported as eventtracking.E004)."""
-    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-        raise ValueError(f'batch_size must be an integer of at least 1, not {batch_size!r}')
-    if not isinstance(max_queue_size, int) or isinstance(max_queue_size, bool) or max_queue_size < 1:
-        raise ValueError(f'max_queue_size must be an integer of at least 1, not {max_queue_size!r}')
-    if not isinstance(batch_interval, (int, float)) or isinstance(batch_interval, bool) or not batch_interval > 0:
+    for name, value in (('batch_size', batch_size), ('max_queue_size', max_queue_size),
+                        ('spool_max_bytes', spool_max_bytes)):
+        if not _number(value, int) or value < 1:
+            raise ValueError(f'{name} must be an integer of at least 1, not {value!r}')
+    if not _number(batch_interval) or not batch_interval > 0:
         raise ValueError(f'batch_interval must be a number of seconds above 0, not {batch_interval!r}')
-    if publish_timeout is not None and (
-            not isinstance(publish_timeout, (int, float)) or isinstance(publish_timeout, bool) or
-            not publish_timeout > 0):
+    if publish_timeout is not None and not (_number(publish_timeout) and publish_timeout > 0):
         raise ValueError(f'publish_timeout must be None or a number of seconds above 0, not {publish_timeout!r}')
-    if not isinstance(spool_max_bytes, int) or isinstance(spool_max_bytes, bool) or spool_max_bytes < 1:
-        raise ValueError(f'spool_max_bytes must be an integer of at least 1, not {spool_max_bytes!r}')
     if spool_fsync not in FSYNC_MODES:
         raise ValueError(f'spool_fsync must be one of {", ".join(map(repr, FSYNC_MODES))}, not {spool_fsync!r}')
+
+
+def _number(value, types=(int, float)):
+    """Whether ``value`` is of ``types`` and not a bool (True is an int to Python, not a size to a user)."""
+    return isinstance(value, types) and not isinstance(value, bool)
 
 
 def _serializable(event):

@@ -192,6 +192,38 @@ def test_a_failing_nested_backend_gets_the_batch_again_and_only_it(
     assert tracker.stats.get('backend_error', 0) == 0
 
 
+class FailsOnceOn(CollectingBackend):
+    """Raises the first time it is sent the event ``seq``."""
+
+    def __init__(self, seq):
+        super().__init__()
+        self.seq = seq
+
+    def send(self, event):
+        if event['data']['seq'] == self.seq:
+            self.seq = None
+            raise RuntimeError('down for a moment')
+        super().send(event)
+
+
+def test_backends_that_failed_on_different_events_each_get_only_their_own_again_from_the_worker(
+        celery_worker_thread, register_default_tracker, monkeypatch):
+    monkeypatch.setattr(tasks, 'COUNTDOWN', 0)
+    first, second = FailsOnceOn(0), FailsOnceOn(1)
+    tracker, backend = batching_tracker({'first': first, 'second': second}, batch_interval=30)
+    register_default_tracker(tracker)
+
+    for number in range(3):
+        tracker.emit('edx.test.retry', {'seq': number})
+    backend.flush(timeout=10)
+
+    assert sorted(sequence(first.wait_for(3))) == [0, 1, 2]
+    assert sorted(sequence(second.wait_for(3))) == [0, 1, 2]
+    time.sleep(0.5)  # a second delivery of an event would come now
+    assert (sorted(sequence(first.events)), sorted(sequence(second.events))) == ([0, 1, 2], [0, 1, 2])
+    assert tracker.stats.get('backend_error', 0) == 0
+
+
 def test_a_backend_two_levels_down_is_found_by_its_dotted_path(celery_worker_thread, register_default_tracker):
     sink = BatchCollector()
     deep = AsyncRoutingBackend(backend_name='analytics.xapi.async', batch_size=10, batch_interval=0.05,
