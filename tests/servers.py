@@ -20,6 +20,7 @@ import signal
 import socket
 import threading
 import time
+from contextlib import contextmanager
 
 import pytest
 
@@ -170,3 +171,19 @@ MEASUREMENTS = []
 def record_measurement(label, seconds):
     """Keep a timing (a list of durations in seconds) to print in the run's summary."""
     MEASUREMENTS.append((label, list(seconds)))
+
+
+@contextmanager
+def default_app(app):
+    """Make the Celery ``app`` current and default for every thread (a publisher's thread too) inside the block."""
+    from celery import _state  # pylint: disable=import-outside-toplevel
+
+    previous_default = _state.default_app
+    previous_current = _state._tls.current_app  # pylint: disable=protected-access
+    app.set_current()
+    app.set_default()
+    try:
+        yield app
+    finally:
+        _state.set_default_app(previous_default)
+        _state._set_current_app(previous_current)  # pylint: disable=protected-access

@@ -11,8 +11,8 @@ from prometheus_client import REGISTRY
 from eventtracking import metrics
 from eventtracking.backends.async_routing import AsyncRoutingBackend
 from eventtracking.tracker import Tracker
-from tests.backends.test_async_routing_durable import default_app, emit_range
-from tests.servers import start_redis
+from tests.backends.test_async_routing_durable import emit_range
+from tests.servers import default_app, start_redis
 
 pytestmark = pytest.mark.server
 

@@ -10,35 +10,20 @@ import sys
 import textwrap
 import threading
 import time
-from contextlib import contextmanager
 from datetime import datetime, timezone
 
 import pytest
-from celery import Celery, _state
+from celery import Celery
 from kombu.utils.json import loads
 
 from eventtracking.backends.async_routing import AsyncRoutingBackend
 from eventtracking.spool import Spool
 from eventtracking.tracker import Tracker
-from tests.servers import CollectingBackend, free_port, record_measurement, start_redis
+from tests.servers import CollectingBackend, default_app, free_port, record_measurement, start_redis
 
 pytestmark = pytest.mark.server
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-@contextmanager
-def default_app(app):
-    """Make ``app`` the current Celery app of every thread (the publisher's thread too) inside the block."""
-    previous_default = _state.default_app
-    previous_current = _state._tls.current_app  # pylint: disable=protected-access
-    app.set_current()
-    app.set_default()
-    try:
-        yield app
-    finally:
-        _state.set_default_app(previous_default)
-        _state._set_current_app(previous_current)  # pylint: disable=protected-access
 
 
 def sequences_in_queue(server, queue):

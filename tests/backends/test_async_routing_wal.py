@@ -22,8 +22,7 @@ import pytest
 from eventtracking.backends.async_routing import AsyncRoutingBackend
 from eventtracking.spool import SUFFIX, Spool, spool_status
 from eventtracking.tracker import Tracker
-from tests.backends.test_async_routing_durable import default_app
-from tests.servers import CollectingBackend, free_port, record_measurement
+from tests.servers import CollectingBackend, default_app, free_port, record_measurement
 
 pytestmark = pytest.mark.server
 

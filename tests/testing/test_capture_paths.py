@@ -4,7 +4,7 @@ import os
 from contextlib import contextmanager
 
 import pytest
-from celery import Celery, _state
+from celery import Celery
 from django.db import transaction
 
 from eventtracking import tracker
@@ -14,7 +14,7 @@ from eventtracking.backends.file import FileBackend
 from eventtracking.cli import main
 from eventtracking.testing import EventCapture, InMemoryBackend
 from tests.cli.helpers import sample_events, write_log
-from tests.servers import free_port
+from tests.servers import default_app, free_port
 from tests.test_handlers import from_the_bus, tracking_log
 
 HOLD, PASS = False, True
@@ -143,15 +143,10 @@ def current_celery_app(**config):
     app = Celery('eventtracking-capture', set_as_current=False)
     app.conf.update(config)
     app.finalize()
-    previous_default = _state.default_app
-    previous_current = _state._tls.current_app  # pylint: disable=protected-access
-    app.set_current()
-    app.set_default()
     try:
-        yield app
+        with default_app(app):
+            yield app
     finally:
-        _state.set_default_app(previous_default)
-        _state._set_current_app(previous_current)  # pylint: disable=protected-access
         app.close()
 
 
