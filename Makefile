@@ -52,10 +52,13 @@ docs: $(VENV)/.test-installed  ## the Sphinx documentation, nitpicky (every refe
 lint-imports: $(VENV)/.test-installed  ## the layers contract (.importlinter, docs/architecture.rst): no module imports from a layer above
 	$(BIN)/lint-imports --config .importlinter --no-cache
 
-bench:  ## this library against the original event-tracking 4.0.2 (not part of the tests)
+bench: $(VENV)/.test-installed  ## this library against the original event-tracking 4.0.2, and its own costs (not part of the tests)
 	$(PYTHON) bench/run.py
 	$(PYTHON) bench/delivery.py
 	$(PYTHON) bench/filelog.py
+	$(BIN)/python bench/validation.py
+	$(BIN)/python bench/metrics.py
+	$(BIN)/python bench/browser.py
 
 compat: $(VENV)/.test-installed  ## the original event-tracking 4.0.2's own tests, run against this library
 	$(BIN)/python compat/run.py
