@@ -45,6 +45,26 @@ def own_path(spool):
     [(path, _)] = spool_files(spool.directory)
     return path
 
+def taken_over_after(tmp_path, *bad_records, before_takeover=None):
+    """A new owner of an orphan file holding event 0 then ``bad_records`` (raw bytes), with event 1 appended.
+
+    ``before_takeover(path)`` runs on the orphan's path before the new owner takes it over.
+    """
+    owner = Spool(tmp_path, 'xapi')
+    owner.append(event(0))
+    path = own_path(owner)
+    owner.close()
+    with open(path, 'ab') as file:
+        for record in bad_records:
+            file.write(record)
+    if before_takeover is not None:
+        before_takeover(path)
+    log = Spool(tmp_path, 'xapi')
+    log.adopt_orphans()
+    log.append(event(1))
+    return log
+
+
 
 def test_events_come_back_as_equal_values_of_the_same_types(tmp_path):
     india = timezone(timedelta(hours=5, minutes=30))
@@ -149,17 +169,9 @@ def test_a_record_cut_short_at_the_end_is_cut_off_never_glued_to_the_next(tmp_pa
 
 
 def test_garbage_and_a_record_that_is_no_event_are_quarantined_and_the_rest_published(tmp_path):
-    owner = Spool(tmp_path, 'xapi')
-    owner.append(event(0))
-    path = own_path(owner)
-    owner.close()
-    with open(path, 'ab') as file:
-        file.write(b'\x00garbage\xe7 bytes \xe7\x5a that frame nothing')
-        file.write(frame(spool_module.encode(5), 1.0))  # a scalar where an event belongs
-        file.write(frame(b'not a pickle', 1.0))
-    log = Spool(tmp_path, 'xapi')
-    log.adopt_orphans()
-    log.append(event(1))
+    log = taken_over_after(tmp_path, b'\x00garbage\xe7 bytes \xe7\x5a that frame nothing',
+                           frame(spool_module.encode(5), 1.0),  # a scalar where an event belongs
+                           frame(b'not a pickle', 1.0))
 
     corrupt = []
     batch = log.next_batch(100)
@@ -175,15 +187,7 @@ def test_garbage_and_a_record_that_is_no_event_are_quarantined_and_the_rest_publ
 
 
 def test_a_batch_read_again_after_a_failed_publish_moves_its_bad_record_aside_and_counts_it_once(tmp_path):
-    owner = Spool(tmp_path, 'xapi')
-    owner.append(event(0))
-    path = own_path(owner)
-    owner.close()
-    with open(path, 'ab') as file:
-        file.write(frame(b'not a pickle', 1.0))
-    log = Spool(tmp_path, 'xapi')
-    log.adopt_orphans()
-    log.append(event(1))
+    log = taken_over_after(tmp_path, frame(b'not a pickle', 1.0))
 
     tries = [log.next_batch(100) for _ in range(3)]  # the broker refused the first two: the same batch again
 
@@ -197,16 +201,8 @@ def test_a_batch_read_again_after_a_failed_publish_moves_its_bad_record_aside_an
 
 def test_a_record_that_cannot_be_moved_aside_is_counted_and_blocks_nothing(tmp_path):
     """On a full disk (here: a directory where the quarantine file goes) the bad record is still passed over."""
-    owner = Spool(tmp_path, 'xapi')
-    owner.append(event(0))
-    path = own_path(owner)
-    owner.close()
-    with open(path, 'ab') as file:
-        file.write(frame(b'not a pickle', 1.0))
-    os.mkdir(path[:-len(spool_module.SUFFIX)] + spool_module.QUARANTINED)
-    log = Spool(tmp_path, 'xapi')
-    log.adopt_orphans()
-    log.append(event(1))
+    log = taken_over_after(tmp_path, frame(b'not a pickle', 1.0), before_takeover=lambda path: os.mkdir(
+        path[:-len(spool_module.SUFFIX)] + spool_module.QUARANTINED))
 
     batch = log.next_batch(100)
     assert (seqs([(batch.id, batch.events)]), batch.corrupt) == ([0], 1)

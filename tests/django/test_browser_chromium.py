@@ -152,14 +152,19 @@ def test_events_queued_while_the_server_answers_503_arrive_once_when_it_answers_
     assert statuses[:3] == [503, 503, 503] and set(statuses[3:]) == {200}
 
 
+def wait_for_an_answer(live_site):
+    """Wait (at most WAIT seconds) until the site has answered a request of the page."""
+    deadline = time.monotonic() + WAIT
+    while not live_site.statuses() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def test_an_event_over_the_limit_is_refused_counted_and_never_retried(chromium, live_site, tracking_log, settings):
     settings.EVENT_TRACKING_BROWSER_MAX_EVENT_BYTES = 500
     open_page(chromium, live_site, 'four', batch=1, interval=100)
 
     chromium.execute_script('eventtracking.emit("tests.browser.big", {text: "x".repeat(1000)})')
-    deadline = time.monotonic() + WAIT
-    while not live_site.statuses() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_for_an_answer(live_site)
     chromium.execute_script('eventtracking.emit("tests.browser.small", {text: "x"})')
 
     [line] = wait_for_lines(tracking_log, 1)
@@ -186,9 +191,7 @@ def test_a_batch_too_big_for_a_keepalive_request_reaches_the_server_and_stops_no
 
     chromium.execute_script('for (var i = 0; i < 10; i++) { '
                             'eventtracking.emit("tests.browser.big", {i: i, text: "x".repeat(7000)}); }')
-    deadline = time.monotonic() + WAIT
-    while not live_site.statuses() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_for_an_answer(live_site)
     chromium.execute_script('eventtracking.emit("tests.browser.small", {text: "x"})')
 
     [line] = wait_for_lines(tracking_log, 1)
